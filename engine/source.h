@@ -1,0 +1,85 @@
+/*
+ * source.h — where the right tree comes from.
+ *
+ * One small interface, in the spirit of pg_rewind's rewind_source: list the
+ * tree, and answer "which blocks of this range differ from these target
+ * signatures, and what are they". Implementations: a local directory
+ * (source_local.c), the segsync agent over a byte stream, libpq. The rest of
+ * the engine never asks which one it has.
+ *
+ * range() is called concurrently from the engine's worker threads, each with
+ * its own ss_worker (io ring and scratch buffers); an implementation must be
+ * safe for that.
+ */
+#ifndef SEGSYNC_SOURCE_H
+#define SEGSYNC_SOURCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/blocksig.h"
+#include "engine/error.h"
+#include "engine/io.h"
+#include "engine/walk.h"
+
+/* Per-thread resources handed to a source by the engine. */
+typedef struct {
+    ss_io *io;
+    void *buf;              /* chunk_size bytes, page aligned */
+    size_t buf_size;
+    ss_sig *sigs;           /* room for chunk_size / block_size sigs */
+} ss_worker;
+
+/* One chunk of one regular file. */
+typedef struct {
+    const char *path;       /* relative path as listed */
+    uint64_t file_size;     /* size in the source listing */
+    uint64_t off;           /* multiple of block_size */
+    uint64_t len;           /* off + len <= file_size */
+    uint32_t block_size;
+    int last;               /* last chunk: the source checks the file's size */
+    /* Send only blocks whose signature differs from the target's. When
+     * false every block of the range is sent (full copy). */
+    int compare;
+} ss_range_req;
+
+/* The target's signatures for the blocks of a range, computed on demand so
+ * the source can read its own copy while the target's is being read. A
+ * block index >= *n (target file shorter) always differs. Calling it again
+ * returns the same signatures without reading again. */
+typedef int (*ss_tsig_fn)(void *ctx, const ss_sig **sigs, size_t *n, ss_err *err);
+
+/* Receives the source's bytes for a run of consecutive blocks. */
+typedef int (*ss_block_sink)(void *ctx, uint64_t off, const void *data, size_t len,
+                             ss_err *err);
+
+typedef struct ss_source ss_source;
+
+typedef struct {
+    /* The whole tree, sorted by ss_path_cmp. */
+    int (*list)(ss_source *s, ss_entry_list *out, ss_err *err);
+    int (*range)(ss_source *s, ss_worker *w, const ss_range_req *req,
+                 ss_tsig_fn tsig, void *tctx, ss_block_sink sink, void *sctx,
+                 ss_err *err);
+    /* Bytes received from the source so far (0 for a local source). */
+    uint64_t (*wire_bytes)(ss_source *s);
+    void (*destroy)(ss_source *s);
+} ss_source_ops;
+
+struct ss_source {
+    const ss_source_ops *ops;
+    const char *name;       /* for messages: "/data/primary" or "host:/data" */
+};
+
+/* A directory on this host. `walk_opts` (may be NULL) filters the listing. */
+int ss_source_local_open(ss_source **out, const char *root, const ss_walk_opts *walk_opts,
+                         ss_err *err);
+
+/* Compare one chunk: the shared logic of every source that hashes blocks
+ * itself. data holds the source's bytes for req; calls sink for each run of
+ * blocks that differ from tsigs (or all when !req->compare). */
+int ss_source_emit_diff(const ss_range_req *req, const void *data, ss_sig *scratch,
+                        ss_tsig_fn tsig, void *tctx, ss_block_sink sink, void *sctx,
+                        ss_err *err);
+
+#endif

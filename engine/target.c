@@ -1,0 +1,284 @@
+#include "engine/target.h"
+#include "engine/pathsafe.h"
+#include "engine/plan.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+struct ss_target {
+    int rootfd;
+    char *root;
+    ss_target_opts o;
+};
+
+int ss_target_open(ss_target **out, const char *root, const ss_target_opts *o, ss_err *err)
+{
+    struct stat st;
+    if (lstat(root, &st) < 0) {
+        if (errno != ENOENT || !o->create_root)
+            return ss_seterr(err, SS_EUSAGE, errno, "target %s", root);
+        if (mkdir(root, 0700) < 0)
+            return ss_seterr(err, SS_ETARGET, errno, "cannot create target directory %s", root);
+    } else if (S_ISLNK(st.st_mode)) {
+        /* The root itself may be a symlink (a tablespace); follow it once. */
+        if (stat(root, &st) < 0 || !S_ISDIR(st.st_mode))
+            return ss_seterr(err, SS_EUSAGE, ENOTDIR, "target %s", root);
+    } else if (!S_ISDIR(st.st_mode)) {
+        return ss_seterr(err, SS_EUSAGE, ENOTDIR, "target %s is not a directory", root);
+    }
+    int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return ss_seterr(err, SS_ETARGET, errno, "cannot open target %s", root);
+    ss_target *t = calloc(1, sizeof *t);
+    if (!t || !(t->root = strdup(root))) {
+        free(t);
+        close(fd);
+        return ss_seterr(err, SS_EINTERNAL, ENOMEM, "out of memory");
+    }
+    t->rootfd = fd;
+    t->o = *o;
+    *out = t;
+    return 0;
+}
+
+void ss_target_close(ss_target *t)
+{
+    if (!t)
+        return;
+    close(t->rootfd);
+    free(t->root);
+    free(t);
+}
+
+int ss_target_rootfd(const ss_target *t) { return t->rootfd; }
+const char *ss_target_root(const ss_target *t) { return t->root; }
+
+/* Remove everything inside the directory dfd (not dfd itself). */
+static int empty_dir(int dfd, const char *what, ss_err *err)
+{
+    int fd = dup(dfd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return ss_seterr(err, SS_ETARGET, errno, "cannot read directory %s", what);
+    }
+    int rc = 0;
+    struct dirent *de;
+    while (rc == 0 && (de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        if (unlinkat(dirfd(d), de->d_name, 0) == 0 || errno == ENOENT)
+            continue;
+        if (errno != EISDIR && errno != EPERM)
+            return closedir(d), ss_seterr(err, SS_ETARGET, errno, "cannot remove %s/%s", what, de->d_name);
+        int sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub < 0) {
+            rc = ss_seterr(err, SS_ETARGET, errno, "cannot remove %s/%s", what, de->d_name);
+            break;
+        }
+        rc = empty_dir(sub, what, err);
+        close(sub);
+        if (rc == 0 && unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+            rc = ss_seterr(err, SS_ETARGET, errno, "cannot remove directory %s/%s", what, de->d_name);
+        /* readdir after removals is fine: entries already seen stay seen. */
+    }
+    closedir(d);
+    return rc;
+}
+
+int ss_target_remove(ss_target *t, const char *rel, ss_err *err)
+{
+    const char *base;
+    int pfd = ss_open_parent(t->rootfd, rel, &base);
+    if (pfd < 0) {
+        if (pfd == -ENOENT)
+            return 0;
+        return ss_seterr(err, SS_ETARGET, -pfd, "cannot open parent of %s/%s", t->root, rel);
+    }
+    int rc = 0;
+    if (unlinkat(pfd, base, 0) < 0 && errno != ENOENT) {
+        if (errno != EISDIR && errno != EPERM) {
+            rc = ss_seterr(err, SS_ETARGET, errno, "cannot remove %s/%s", t->root, rel);
+        } else {
+            int dfd = openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (dfd < 0) {
+                rc = ss_seterr(err, SS_ETARGET, errno, "cannot remove %s/%s", t->root, rel);
+            } else {
+                char what[4096];
+                snprintf(what, sizeof what, "%s/%s", t->root, rel);
+                rc = empty_dir(dfd, what, err);
+                close(dfd);
+                if (rc == 0 && unlinkat(pfd, base, AT_REMOVEDIR) < 0 && errno != ENOENT)
+                    rc = ss_seterr(err, SS_ETARGET, errno, "cannot remove directory %s/%s", t->root, rel);
+            }
+        }
+    }
+    close(pfd);
+    return rc;
+}
+
+int ss_target_mkdir(ss_target *t, const char *rel, ss_err *err)
+{
+    const char *base;
+    int pfd = ss_open_parent(t->rootfd, rel, &base);
+    if (pfd < 0)
+        return ss_seterr(err, SS_ETARGET, -pfd, "cannot open parent of %s/%s", t->root, rel);
+    int rc = 0;
+    if (mkdirat(pfd, base, 0700) < 0 && errno != EEXIST)
+        rc = ss_seterr(err, SS_ETARGET, errno, "cannot create directory %s/%s", t->root, rel);
+    close(pfd);
+    return rc;
+}
+
+static int chown_for(const ss_target *t, const ss_entry *src, uid_t *uid, gid_t *gid)
+{
+    switch (t->o.owner) {
+    case SS_OWNER_SOURCE: *uid = src->uid; *gid = src->gid; return 1;
+    case SS_OWNER_FIXED: *uid = t->o.fixed_uid; *gid = t->o.fixed_gid; return 1;
+    default: return 0;
+    }
+}
+
+int ss_target_symlink(ss_target *t, const char *rel, const char *link, const ss_entry *src,
+                      ss_err *err)
+{
+    const char *base;
+    int pfd = ss_open_parent(t->rootfd, rel, &base);
+    if (pfd < 0)
+        return ss_seterr(err, SS_ETARGET, -pfd, "cannot open parent of %s/%s", t->root, rel);
+    int rc = 0;
+    if (symlinkat(link, pfd, base) < 0) {
+        rc = ss_seterr(err, SS_ETARGET, errno, "cannot create symlink %s/%s", t->root, rel);
+    } else {
+        uid_t u;
+        gid_t g;
+        if (src && chown_for(t, src, &u, &g) && fchownat(pfd, base, u, g, AT_SYMLINK_NOFOLLOW) < 0)
+            rc = ss_seterr(err, SS_ETARGET, errno, "cannot set owner of %s/%s", t->root, rel);
+    }
+    close(pfd);
+    return rc;
+}
+
+int ss_target_open_update(ss_target *t, const char *rel, int readonly, ss_err *err)
+{
+    int fd = ss_open_beneath(t->rootfd, rel, readonly ? O_RDONLY : O_RDWR, 0);
+    if (fd == -EACCES && !readonly) {
+        /* A read-only file we own (mode 0444): make it writable; its final
+         * mode is set again when the update is done. */
+        int ro = ss_open_beneath(t->rootfd, rel, O_RDONLY, 0);
+        if (ro >= 0) {
+            struct stat st;
+            if (fstat(ro, &st) == 0)
+                fchmod(ro, (st.st_mode & 07777) | S_IWUSR | S_IRUSR);
+            close(ro);
+            fd = ss_open_beneath(t->rootfd, rel, O_RDWR, 0);
+        }
+    }
+    if (fd < 0)
+        return ss_seterr(err, SS_ETARGET, -fd, "cannot open target file %s/%s", t->root, rel);
+    return fd;
+}
+
+int ss_target_is_tmp_name(const char *name)
+{
+    return strncmp(name, ".segsync.", 9) == 0 && strlen(name) == 9 + 16 + 4 &&
+           !strcmp(name + 25, ".tmp");
+}
+
+int ss_target_create_tmp(ss_target *t, const char *rel, char **tmprel, ss_err *err)
+{
+    /* A fixed-length name keeps the temporary within NAME_MAX whatever the
+     * final name's length; the hash keeps names in one directory apart. */
+    const char *slash = strrchr(rel, '/');
+    size_t dirlen = slash ? (size_t)(slash - rel) + 1 : 0;
+    char *tmp = malloc(dirlen + 32);
+    if (!tmp)
+        return ss_seterr(err, SS_EINTERNAL, ENOMEM, "out of memory");
+    memcpy(tmp, rel, dirlen);
+    snprintf(tmp + dirlen, 32, ".segsync.%016llx.tmp", (unsigned long long)XXH3_64bits(rel, strlen(rel)));
+    int fd = ss_open_beneath(t->rootfd, tmp, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (fd == -ELOOP || fd == -EISDIR) {
+        /* Something odd sits under our temporary name: clear it. */
+        ss_target_remove(t, tmp, NULL);
+        fd = ss_open_beneath(t->rootfd, tmp, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    }
+    if (fd < 0) {
+        free(tmp);
+        return ss_seterr(err, SS_ETARGET, -fd, "cannot create file in target %s for %s", t->root, rel);
+    }
+    *tmprel = tmp;
+    return fd;
+}
+
+int ss_target_commit_tmp(ss_target *t, const char *tmprel, const char *rel, ss_err *err)
+{
+    const char *base, *tbase;
+    int pfd = ss_open_parent(t->rootfd, rel, &base);
+    if (pfd < 0)
+        return ss_seterr(err, SS_ETARGET, -pfd, "cannot open parent of %s/%s", t->root, rel);
+    tbase = strrchr(tmprel, '/');
+    tbase = tbase ? tbase + 1 : tmprel;
+    int rc = 0;
+    if (renameat(pfd, tbase, pfd, base) < 0)
+        rc = ss_seterr(err, SS_ETARGET, errno, "cannot rename into place %s/%s", t->root, rel);
+    close(pfd);
+    return rc;
+}
+
+void ss_target_discard_tmp(ss_target *t, const char *tmprel)
+{
+    const char *base;
+    int pfd = ss_open_parent(t->rootfd, tmprel, &base);
+    if (pfd >= 0) {
+        unlinkat(pfd, base, 0);
+        close(pfd);
+    }
+}
+
+int ss_target_set_meta(ss_target *t, int fd, const char *rel, const ss_entry *src,
+                       unsigned what, ss_err *err)
+{
+    int own = -1;
+    if (fd < 0) {
+        own = ss_open_beneath(t->rootfd, rel, O_RDONLY | (src->type == SS_FT_DIR ? O_DIRECTORY : 0), 0);
+        if (own < 0)
+            return ss_seterr(err, SS_ETARGET, -own, "cannot open %s/%s", t->root, rel);
+        fd = own;
+    }
+    int rc = 0;
+    uid_t u;
+    gid_t g;
+    /* Owner before mode: chown clears set-user-ID bits. */
+    if ((what & SS_META_OWNER) && chown_for(t, src, &u, &g) && fchown(fd, u, g) < 0)
+        rc = ss_seterr(err, SS_ETARGET, errno, "cannot set owner of %s/%s", t->root, rel);
+    if (rc == 0 && (what & (SS_META_MODE | SS_META_OWNER)) && fchmod(fd, src->mode) < 0)
+        rc = ss_seterr(err, SS_ETARGET, errno, "cannot set mode of %s/%s", t->root, rel);
+    if (rc == 0 && (what & SS_META_MTIME)) {
+        struct timespec ts[2] = {
+            { .tv_nsec = UTIME_OMIT },
+            { .tv_sec = src->mtime_sec, .tv_nsec = src->mtime_nsec },
+        };
+        if (futimens(fd, ts) < 0)
+            rc = ss_seterr(err, SS_ETARGET, errno, "cannot set mtime of %s/%s", t->root, rel);
+    }
+    if (own >= 0)
+        close(own);
+    return rc;
+}
+
+int ss_target_sync(ss_target *t, ss_err *err)
+{
+    if (syncfs(t->rootfd) < 0)
+        return ss_seterr(err, SS_ETARGET, errno, "cannot flush target %s to disk", t->root);
+    if (fsync(t->rootfd) < 0)
+        return ss_seterr(err, SS_ETARGET, errno, "cannot flush target directory %s", t->root);
+    return 0;
+}
