@@ -162,6 +162,13 @@ int ss_target_symlink(ss_target *t, const char *rel, const char *link, const ss_
         gid_t g;
         if (src && chown_for(t, src, &u, &g) && fchownat(pfd, base, u, g, AT_SYMLINK_NOFOLLOW) < 0)
             rc = ss_seterr(err, SS_ETARGET, errno, "cannot set owner of %s/%s", t->root, rel);
+        /* Keep the link's own mtime, as rsync -a does; not worth failing for. */
+        struct timespec ts[2] = {
+            { .tv_nsec = UTIME_OMIT },
+            { .tv_sec = src ? src->mtime_sec : 0, .tv_nsec = src ? src->mtime_nsec : UTIME_OMIT },
+        };
+        if (src)
+            utimensat(pfd, base, ts, AT_SYMLINK_NOFOLLOW);
     }
     close(pfd);
     return rc;

@@ -57,6 +57,7 @@ void ss_entry_list_free(ss_entry_list *l)
     }
     free(l->v);
     memset(l, 0, sizeof *l);
+    l->root.path = (char *)"";
 }
 
 int ss_entry_list_push(ss_entry_list *l, const ss_entry *e, ss_err *err)
@@ -215,6 +216,11 @@ int ss_walk_fd(int rootfd, const char *root_name, const ss_walk_opts *opts,
 {
     walk_state w = { opts, root_name, out, err };
     memset(out, 0, sizeof *out);
+    struct stat st;
+    if (fstat(rootfd, &st) < 0)
+        return ss_seterr(err, SS_ESOURCE, errno, "cannot stat %s", root_name);
+    fill_entry(&out->root, &st);
+    out->root.path = (char *)"";
     if (walk_dir(&w, rootfd, "") < 0) {
         ss_entry_list_free(out);
         return -1;

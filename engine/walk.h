@@ -33,6 +33,7 @@ typedef struct {
 typedef struct {
     ss_entry *v;
     size_t n, cap;
+    ss_entry root;          /* the root directory itself (path "", no strings owned) */
 } ss_entry_list;
 
 typedef struct {

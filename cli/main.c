@@ -1,0 +1,210 @@
+/* main.c — segsync's entry point: parse, check, run the engine, report,
+ * and turn the outcome into an exit status. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/options.h"
+#include "cli/paths.h"
+#include "cli/progress.h"
+#include "cli/report.h"
+#include "engine/source.h"
+#include "engine/sync.h"
+
+#define SEGSYNC_VERSION "0.1.0"
+
+/* Signals are taken by one thread with sigwait, so no handler touches
+ * shared state; the engine polls `interrupted` between work items. */
+typedef struct {
+    sigset_t set;
+    pthread_t tid;
+    atomic_int interrupted;
+    int running;
+} signal_watch;
+
+static void *signal_main(void *arg)
+{
+    signal_watch *sw = arg;
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&sw->set, &sig) != 0 || sig == SIGUSR1)
+            return NULL;
+        atomic_store(&sw->interrupted, 1);
+    }
+}
+
+static int is_interrupted(void *ctx) { return atomic_load(&((signal_watch *)ctx)->interrupted); }
+
+static void signal_watch_start(signal_watch *sw)
+{
+    memset(sw, 0, sizeof *sw);
+    sigemptyset(&sw->set);
+    sigaddset(&sw->set, SIGINT);
+    sigaddset(&sw->set, SIGTERM);
+    sigaddset(&sw->set, SIGHUP);
+    sigaddset(&sw->set, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &sw->set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    sw->running = pthread_create(&sw->tid, NULL, signal_main, sw) == 0;
+}
+
+static void signal_watch_stop(signal_watch *sw)
+{
+    if (!sw->running)
+        return;
+    pthread_kill(sw->tid, SIGUSR1);
+    pthread_join(sw->tid, NULL);
+}
+
+typedef struct {
+    cli_report *rep;
+    ss_counters *ctr;
+} skip_ctx;
+
+static void on_skipped(void *ctx, const char *path, const char *why)
+{
+    skip_ctx *s = ctx;
+    atomic_fetch_add(&s->ctr->entries_skipped, 1);
+    cli_report_skipped(s->rep, path, why);
+}
+
+static const char *hint_for(const ss_err *e)
+{
+    if (e->sys_errno == ENOSPC)
+        return "free space on the target's file system, then run the same command again";
+    if (e->kind == SS_ECHANGED)
+        return "the source is being modified; run the same command again (or stop the writer)";
+    if (e->sys_errno == EACCES || e->sys_errno == EPERM)
+        return "check permissions, or run as the owner of the data directory";
+    return "fix the cause and run the same command again; it finishes what was started";
+}
+
+static int run_raw(const cli_options *o)
+{
+    if (cli_check_paths(o->source, o->target) < 0)
+        return EXIT_USAGE;
+
+    ss_counters ctr;
+    memset(&ctr, 0, sizeof ctr);
+    cli_report rep;
+    cli_report_init(&rep, o);
+    skip_ctx sk = { &rep, &ctr };
+    signal_watch sw;
+    signal_watch_start(&sw);
+
+    /* Which I/O engine really runs, for the summary. */
+    const char *io_name = ss_io_kind_name(o->io);
+    ss_io *probe;
+    ss_err err = {0};
+    if (ss_io_open(&probe, o->io, 4, &err) < 0) {
+        fprintf(stderr, "segsync: error: %s\n", err.msg);
+        signal_watch_stop(&sw);
+        cli_report_destroy(&rep);
+        return EXIT_USAGE;
+    }
+    io_name = ss_io_kind_name(ss_io_backend(probe));
+    ss_io_close(probe);
+
+    ss_sync_opts so = {
+        .mode = o->cmd == CMD_FULL ? SS_MODE_FULL : o->cmd == CMD_VERIFY ? SS_MODE_VERIFY : SS_MODE_DIFF,
+        .jobs = o->jobs,
+        .block_size = o->block_size,
+        .io = o->io,
+        .dry_run = o->dry_run,
+        .mtime = 1,
+        .event = cli_report_event,
+        .event_ctx = &rep,
+        .cancelled = is_interrupted,
+        .cancel_ctx = &sw,
+    };
+    so.target.owner = geteuid() == 0 ? SS_OWNER_SOURCE : SS_OWNER_KEEP;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned jobs = o->jobs ? o->jobs : (ncpu > 0 ? (unsigned)ncpu : 1);
+
+    double t0 = cli_now();
+    cli_progress prog;
+    int have_prog = o->progress && cli_progress_start(&prog, &ctr, o->cmd_name) == 0;
+
+    ss_source *src = NULL;
+    ss_walk_opts wo = { .skipped = on_skipped, .ctx = &sk };
+    int rc = ss_source_local_open(&src, o->source, &wo, &err);
+    if (rc == 0) {
+        rc = ss_sync(src, o->target, &so, &ctr, &err);
+        src->ops->destroy(src);
+    }
+    if (have_prog)
+        cli_progress_stop(&prog);
+    double elapsed = cli_now() - t0;
+    int intr = is_interrupted(&sw);
+    signal_watch_stop(&sw);
+
+    int code;
+    const char *status;
+    if (rc < 0 && intr) {
+        code = EXIT_INTERRUPTED;
+        status = "interrupted";
+        fprintf(stderr, "segsync: error: interrupted; the target is incomplete\n"
+                        "segsync: hint: run the same command again to finish\n");
+    } else if (rc < 0) {
+        code = err.kind == SS_EUSAGE ? EXIT_USAGE : EXIT_FAILED;
+        status = "error";
+        fprintf(stderr, "segsync: error: %s\n", err.msg);
+        fprintf(stderr, "segsync: hint: %s\n", hint_for(&err));
+    } else if (rc == 1) {
+        code = EXIT_DIFFERS;
+        status = "differs";
+    } else {
+        code = EXIT_OK;
+        status = "ok";
+    }
+    if (o->json) {
+        cli_summary_extra x = { status, rc < 0 ? err.msg : NULL, io_name, jobs, elapsed, 0 };
+        cli_print_json(stdout, o, &ctr, &x, rep.differences);
+    } else if (rc >= 0 && (o->verbose || o->progress) && o->cmd != CMD_VERIFY) {
+        char t[32], w[32];
+        cli_human_bytes(t, sizeof t, (double)atomic_load(&ctr.bytes_transferred));
+        cli_human_bytes(w, sizeof w, (double)atomic_load(&ctr.bytes_total));
+        fprintf(stderr, "segsync: %s%s done in %.2fs: %s of %s transferred; %llu files copied, "
+                "%llu updated, %llu deleted, %llu blocks changed\n",
+                o->cmd_name, o->dry_run ? " (dry run)" : "", elapsed, t, w,
+                (unsigned long long)atomic_load(&ctr.files_copied),
+                (unsigned long long)atomic_load(&ctr.files_updated),
+                (unsigned long long)atomic_load(&ctr.files_deleted),
+                (unsigned long long)atomic_load(&ctr.blocks_changed));
+    }
+    if (o->cmd == CMD_VERIFY && !o->json)
+        fprintf(stderr, "segsync: verify: %s (%lu difference%s)\n",
+                rc == 0 ? "identical" : rc == 1 ? "trees differ" : "failed", rep.differences,
+                rep.differences == 1 ? "" : "s");
+    cli_report_destroy(&rep);
+    return code;
+}
+
+int main(int argc, char **argv)
+{
+    cli_options o;
+    if (cli_parse(argc, argv, &o) < 0)
+        return EXIT_USAGE;
+    if (o.help) {
+        cli_usage(stdout);
+        return EXIT_OK;
+    }
+    if (o.version) {
+        printf("segsync %s\n", SEGSYNC_VERSION);
+        return EXIT_OK;
+    }
+    if (o.cmd == CMD_INCREMENTAL || o.cmd == CMD_SERVE) {
+        fprintf(stderr, "segsync: error: command \"%s\" is not available in this version\n", o.cmd_name);
+        return EXIT_USAGE;
+    }
+    if (!o.raw) {
+        fprintf(stderr, "segsync: error: PostgreSQL mode is not available in this version\n"
+                        "segsync: hint: use --raw to sync plain directories\n");
+        return EXIT_USAGE;
+    }
+    return run_raw(&o);
+}

@@ -1,0 +1,148 @@
+#include "cli/options.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cli_usage(FILE *f)
+{
+    fputs(
+"segsync brings a data directory in sync with its source, block by block.\n"
+"\n"
+"Usage:\n"
+"  segsync full         [OPTION]... SOURCE TARGET\n"
+"  segsync differential [OPTION]... SOURCE TARGET\n"
+"  segsync verify       [OPTION]... SOURCE TARGET\n"
+"\n"
+"Commands:\n"
+"  full           make TARGET a copy of SOURCE without reading TARGET's contents\n"
+"  differential   compare both trees block by block and write only what differs\n"
+"  verify         compare both trees; list what differs; change nothing\n"
+"\n"
+"Options:\n"
+"      --raw              plain directories: no PostgreSQL rules (required for now)\n"
+"  -j, --jobs=N           worker threads (default: number of cores)\n"
+"      --block-size=BYTES comparison unit (default 8192)\n"
+"      --io=uring|psync|auto  I/O engine (default auto: io_uring when available)\n"
+"  -n, --dry-run          print what would be done; change nothing\n"
+"  -P, --progress         show progress on stderr\n"
+"      --json             print one JSON summary object on stdout\n"
+"  -v, --verbose          print each action on stderr\n"
+"  -V, --version          print the version and exit\n"
+"  -h, --help             print this help and exit\n"
+"\n"
+"Exit status:\n"
+"  0  success (verify: trees identical)\n"
+"  1  verify: trees differ\n"
+"  2  bad usage or arguments; nothing was changed\n"
+"  3  the run failed (error printed); run it again once the cause is fixed\n"
+"  4  interrupted; run it again to finish\n", f);
+}
+
+static int bad(const char *msg, const char *arg)
+{
+    fprintf(stderr, "segsync: error: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
+    fprintf(stderr, "segsync: hint: try \"segsync --help\"\n");
+    return -1;
+}
+
+static int parse_uint(const char *s, unsigned long long max, unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || v > max)
+        return -1;
+    unsigned long long mul = 1;
+    if (*end == 'k' || *end == 'K') mul = 1024, end++;
+    else if (*end == 'm' || *end == 'M') mul = 1024 * 1024, end++;
+    if (*end || v * mul > max)
+        return -1;
+    *out = v * mul;
+    return 0;
+}
+
+int cli_parse(int argc, char **argv, cli_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->io = SS_IO_AUTO;
+    o->block_size = 8192;
+    enum { OPT_RAW = 256, OPT_BS, OPT_IO, OPT_JSON };
+    static const struct option longopts[] = {
+        { "raw", no_argument, NULL, OPT_RAW },
+        { "jobs", required_argument, NULL, 'j' },
+        { "block-size", required_argument, NULL, OPT_BS },
+        { "io", required_argument, NULL, OPT_IO },
+        { "dry-run", no_argument, NULL, 'n' },
+        { "progress", no_argument, NULL, 'P' },
+        { "json", no_argument, NULL, OPT_JSON },
+        { "verbose", no_argument, NULL, 'v' },
+        { "version", no_argument, NULL, 'V' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    if (argc < 2)
+        return bad("no command given", NULL);
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        o->help = 1;
+        return 0;
+    }
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
+        o->version = 1;
+        return 0;
+    }
+    if (!strcmp(cmd, "full")) o->cmd = CMD_FULL;
+    else if (!strcmp(cmd, "differential")) o->cmd = CMD_DIFFERENTIAL;
+    else if (!strcmp(cmd, "incremental")) o->cmd = CMD_INCREMENTAL;
+    else if (!strcmp(cmd, "verify")) o->cmd = CMD_VERIFY;
+    else if (!strcmp(cmd, "serve")) o->cmd = CMD_SERVE;
+    else return bad("unknown command", cmd);
+    o->cmd_name = cmd;
+
+    optind = 2;
+    opterr = 0;
+    int c;
+    unsigned long long v;
+    while ((c = getopt_long(argc, argv, ":j:nPvVh", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_RAW: o->raw = 1; break;
+        case 'j':
+            if (parse_uint(optarg, 1024, &v) < 0 || v == 0)
+                return bad("invalid --jobs (expected 1..1024)", optarg);
+            o->jobs = (unsigned)v;
+            break;
+        case OPT_BS:
+            if (parse_uint(optarg, 16u << 20, &v) < 0 || v < 512)
+                return bad("invalid --block-size (expected 512 bytes to 16M)", optarg);
+            o->block_size = (uint32_t)v;
+            o->block_size_set = 1;
+            break;
+        case OPT_IO: {
+            int k = ss_io_kind_parse(optarg);
+            if (k < 0)
+                return bad("invalid --io (expected uring, psync or auto)", optarg);
+            o->io = (ss_io_kind)k;
+            break;
+        }
+        case 'n': o->dry_run = 1; break;
+        case 'P': o->progress = 1; break;
+        case OPT_JSON: o->json = 1; break;
+        case 'v': o->verbose++; break;
+        case 'V': o->version = 1; return 0;
+        case 'h': o->help = 1; return 0;
+        case ':': return bad("option needs a value", argv[optind - 1]);
+        default: return bad("unknown option", argv[optind - 1]);
+        }
+    }
+    int nargs = argc - optind;
+    if (nargs != 2)
+        return bad(nargs < 2 ? "SOURCE and TARGET are required" : "too many arguments",
+                   nargs > 2 ? argv[optind + 2] : NULL);
+    o->source = argv[optind];
+    o->target = argv[optind + 1];
+    if (!*o->source || !*o->target)
+        return bad("empty path given", NULL);
+    return 0;
+}

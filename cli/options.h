@@ -1,0 +1,38 @@
+/* options.h — the command line, parsed into one struct; no side effects. */
+#ifndef SEGSYNC_CLI_OPTIONS_H
+#define SEGSYNC_CLI_OPTIONS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "engine/io.h"
+#include "engine/sync.h"
+
+enum {
+    EXIT_OK = 0,
+    EXIT_DIFFERS = 1,       /* verify: trees differ */
+    EXIT_USAGE = 2,         /* bad arguments; nothing was touched */
+    EXIT_FAILED = 3,        /* the run failed; rerun after fixing the cause */
+    EXIT_INTERRUPTED = 4    /* stopped by a signal; rerun to finish */
+};
+
+typedef enum { CMD_FULL, CMD_DIFFERENTIAL, CMD_INCREMENTAL, CMD_VERIFY, CMD_SERVE } cli_cmd;
+
+typedef struct {
+    cli_cmd cmd;
+    const char *cmd_name;
+    const char *source, *target;
+    int raw;
+    unsigned jobs;
+    uint32_t block_size;
+    int block_size_set;
+    ss_io_kind io;
+    int dry_run, progress, json, verbose;
+    int help, version;
+} cli_options;
+
+/* Returns 0, or -1 after writing one error line (and a hint) to stderr. */
+int cli_parse(int argc, char **argv, cli_options *o);
+void cli_usage(FILE *f);
+
+#endif

@@ -1,0 +1,706 @@
+/*
+ * sync.c — the orchestration of one run: list, decide, prepare the tree
+ * shape, move file data with a worker pool, finish attributes, make durable.
+ */
+#include "engine/sync.h"
+#include "engine/workq.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DEFAULT_CHUNK (4u << 20)
+#define IO_DEPTH 64
+
+typedef struct engine engine;
+
+typedef struct {
+    engine *eng;
+    const ss_plan_item *it;
+    int fd;                     /* target fd; -1 when nothing is opened */
+    char *tmprel;               /* COPY: the temporary it is written to */
+    uint64_t dst_size;          /* UPDATE: target size before the run */
+    atomic_uint chunks_left;
+    atomic_int failed;
+    _Atomic uint64_t bytes, blocks, written;
+} file_job;
+
+typedef struct {
+    file_job *job;
+    uint64_t off, len;
+    int last;
+} chunk;
+
+typedef struct {
+    ss_worker pub;
+    void *tbuf;                 /* the target's bytes of the current chunk */
+    ss_sig *tsigs;
+    ss_io_op *ops;              /* writes queued by the sink for one chunk */
+    size_t nops, maxops;
+} worker;
+
+struct engine {
+    ss_source *src;
+    ss_target *tgt;
+    const ss_sync_opts *o;
+    ss_counters *ctr;
+    ss_workq q;
+    size_t chunk_size;
+    uint32_t bs;
+    int compare;                /* DIFF and VERIFY read the target */
+    int writes;                 /* neither dry-run nor verify */
+    atomic_int abort;
+    atomic_int differs;         /* VERIFY found something */
+    pthread_mutex_t err_mu;
+    ss_err err;
+    int has_err;
+};
+
+/* ---- errors and events -------------------------------------------------- */
+
+static void fail(engine *e, const ss_err *err)
+{
+    pthread_mutex_lock(&e->err_mu);
+    if (!e->has_err) {
+        e->err = *err;
+        e->has_err = 1;
+    }
+    pthread_mutex_unlock(&e->err_mu);
+    atomic_store(&e->abort, 1);
+}
+
+static void emit(engine *e, ss_event_kind kind, ss_act act, const char *path, const char *detail,
+                 uint64_t bytes, uint64_t blocks)
+{
+    if (kind == SS_EV_DIFFERS)
+        atomic_store(&e->differs, 1);
+    if (!e->o->event)
+        return;
+    ss_event ev = { kind, act, path, detail, bytes, blocks };
+    e->o->event(e->o->event_ctx, &ev);
+}
+
+static int cancelled(engine *e)
+{
+    if (atomic_load(&e->abort))
+        return 1;
+    if (e->o->cancelled && e->o->cancelled(e->o->cancel_ctx)) {
+        ss_err err;
+        ss_seterr(&err, SS_EINTERNAL, EINTR, "interrupted");
+        fail(e, &err);
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- per-chunk callbacks ------------------------------------------------- */
+
+typedef struct {
+    engine *eng;
+    file_job *job;
+    worker *w;
+    uint64_t off, len;
+    int have;
+    size_t n;
+} tsig_ctx;
+
+static int tsig_fn(void *ctx, const ss_sig **sigs, size_t *n, ss_err *err)
+{
+    tsig_ctx *t = ctx;
+    if (!t->have) {
+        file_job *job = t->job;
+        uint64_t avail = job->dst_size > t->off ? job->dst_size - t->off : 0;
+        uint64_t want = avail < t->len ? avail : t->len;
+        t->n = 0;
+        if (want > 0) {
+            ss_io_op op = { .fd = job->fd, .buf = t->w->tbuf, .len = (size_t)want, .off = t->off };
+            if (ss_io_submit(t->w->pub.io, &op, err) < 0)
+                return -1;
+            ssize_t got = ss_io_wait(t->w->pub.io, &op);
+            if (got < 0)
+                return ss_seterr(err, SS_ETARGET, (int)-got, "cannot read target file %s/%s",
+                                 ss_target_root(t->eng->tgt), job->it->src->path);
+            /* A short read (target shrank meanwhile) just means fewer
+             * matching blocks; the partial one differs by length. */
+            t->n = ss_sig_blocks(t->w->tbuf, (size_t)got, t->eng->bs, t->w->tsigs);
+        }
+        t->have = 1;
+    }
+    *sigs = t->w->tsigs;
+    *n = t->n;
+    return 0;
+}
+
+typedef struct {
+    engine *eng;
+    file_job *job;
+    worker *w;
+} sink_ctx;
+
+static int all_zero(const unsigned char *p, size_t n)
+{
+    static const unsigned char zero[256];
+    while (n >= sizeof zero) {
+        if (memcmp(p, zero, sizeof zero))
+            return 0;
+        p += sizeof zero;
+        n -= sizeof zero;
+    }
+    return n == 0 || memcmp(p, zero, n) == 0;
+}
+
+/* Complete every queued write of this worker. */
+static int wait_writes(engine *e, worker *w, file_job *job, ss_err *err)
+{
+    int rc = 0;
+    for (size_t i = 0; i < w->nops; i++) {
+        ssize_t r = ss_io_wait(w->pub.io, &w->ops[i]);
+        if ((r < 0 || (size_t)r != w->ops[i].len) && rc == 0)
+            rc = ss_seterr(err, SS_ETARGET, r < 0 ? (int)-r : EIO, "cannot write %s/%s",
+                           ss_target_root(e->tgt), job->it->src->path);
+    }
+    w->nops = 0;
+    return rc;
+}
+
+static int queue_write(sink_ctx *s, uint64_t off, const void *data, size_t len, ss_err *err)
+{
+    worker *w = s->w;
+    if (w->nops == w->maxops && wait_writes(s->eng, w, s->job, err) < 0)
+        return -1;
+    ss_io_op *op = &w->ops[w->nops++];
+    *op = (ss_io_op){ .fd = s->job->fd, .is_write = 1, .buf = (void *)data, .len = len, .off = off };
+    atomic_fetch_add(&s->job->written, len);
+    return ss_io_submit(w->pub.io, op, err);
+}
+
+static int sink_fn(void *ctx, uint64_t off, const void *data, size_t len, ss_err *err)
+{
+    sink_ctx *s = ctx;
+    engine *e = s->eng;
+    file_job *job = s->job;
+    atomic_fetch_add(&job->bytes, len);
+    atomic_fetch_add(&e->ctr->bytes_transferred, len);
+    if (job->it->act == SS_ACT_UPDATE) {
+        uint64_t nb = ss_nblocks(len, e->bs);
+        atomic_fetch_add(&job->blocks, nb);
+        atomic_fetch_add(&e->ctr->blocks_changed, nb);
+    }
+    if (!e->writes)
+        return 0;
+    if (job->it->act != SS_ACT_COPY && off + len <= job->dst_size)
+        return queue_write(s, off, data, len, err);
+    /* New file, or past the old end of an updated one: leave all-zero blocks
+     * as holes (the file is sized at the end), which keeps sparse files
+     * sparse and saves writing zeros. */
+    const unsigned char *p = data;
+    size_t bs = e->bs, i = 0;
+    if (off < job->dst_size) {
+        size_t head = (size_t)(job->dst_size - off);
+        if (queue_write(s, off, data, head, err) < 0)
+            return -1;
+        i = head;
+    }
+    while (i < len) {
+        size_t n = len - i < bs ? len - i : bs;
+        if (all_zero(p + i, n)) {
+            i += n;
+            continue;
+        }
+        size_t start = i;
+        while (i < len) {
+            n = len - i < bs ? len - i : bs;
+            if (all_zero(p + i, n))
+                break;
+            i += n;
+        }
+        if (queue_write(s, off + start, p + start, i - start, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- finishing a file ------------------------------------------------------ */
+
+static void finalize(engine *e, file_job *job)
+{
+    const ss_plan_item *it = job->it;
+    const ss_entry *s = it->src;
+    uint64_t bytes = atomic_load(&job->bytes), blocks = atomic_load(&job->blocks);
+    ss_err err;
+    int rc = 0;
+
+    if (atomic_load(&job->failed)) {
+        if (job->fd >= 0)
+            close(job->fd);
+        if (job->tmprel)
+            ss_target_discard_tmp(e->tgt, job->tmprel);
+        goto out;
+    }
+    int resized = it->act == SS_ACT_UPDATE && job->dst_size != s->size;
+    if (e->o->mode == SS_MODE_VERIFY) {
+        if (resized || blocks)
+            emit(e, SS_EV_DIFFERS, it->act, s->path, resized ? "size" : "content", bytes, blocks);
+        else if (it->meta & (SS_META_MODE | SS_META_OWNER))
+            emit(e, SS_EV_DIFFERS, SS_ACT_META, s->path, "attributes", 0, 0);
+        if (job->fd >= 0)
+            close(job->fd);
+        goto out;
+    }
+    if (e->writes) {
+        unsigned what = SS_META_MODE | (it->meta & SS_META_OWNER);
+        if (it->act == SS_ACT_COPY)
+            what |= SS_META_OWNER;
+        if (e->o->mtime)
+            what |= SS_META_MTIME;
+        if (it->act == SS_ACT_COPY || resized) {
+            if (ftruncate(job->fd, (off_t)s->size) < 0)
+                rc = ss_seterr(&err, SS_ETARGET, errno, "cannot set size of %s/%s",
+                               ss_target_root(e->tgt), s->path);
+        }
+        if (rc == 0)
+            rc = ss_target_set_meta(e->tgt, job->fd, s->path, s, what, &err);
+        if (close(job->fd) < 0 && rc == 0)
+            rc = ss_seterr(&err, SS_ETARGET, errno, "cannot close %s/%s", ss_target_root(e->tgt), s->path);
+        if (rc == 0 && it->act == SS_ACT_COPY)
+            rc = ss_target_commit_tmp(e->tgt, job->tmprel, s->path, &err);
+        if (rc < 0) {
+            if (job->tmprel)
+                ss_target_discard_tmp(e->tgt, job->tmprel);
+            fail(e, &err);
+            goto out;
+        }
+        atomic_fetch_add(&e->ctr->bytes_written, atomic_load(&job->written));
+    } else if (job->fd >= 0) {
+        close(job->fd);
+    }
+    if (it->act == SS_ACT_COPY) {
+        atomic_fetch_add(&e->ctr->files_copied, 1);
+        emit(e, SS_EV_ACTION, SS_ACT_COPY, s->path, NULL, s->size, 0);
+    } else if (blocks || resized) {
+        atomic_fetch_add(&e->ctr->files_updated, 1);
+        emit(e, SS_EV_ACTION, SS_ACT_UPDATE, s->path, resized ? "resized" : NULL, bytes, blocks);
+    } else if (it->meta) {
+        emit(e, SS_EV_ACTION, SS_ACT_META, s->path, NULL, 0, 0);
+    }
+out:
+    free(job->tmprel);
+    free(job);
+}
+
+static void chunk_done(engine *e, file_job *job)
+{
+    if (atomic_fetch_sub(&job->chunks_left, 1) == 1)
+        finalize(e, job);
+}
+
+/* ---- workers ------------------------------------------------------------------ */
+
+typedef struct {
+    engine *eng;
+    worker w;
+    pthread_t tid;
+    int started;
+} worker_slot;
+
+static void process_chunk(engine *e, worker *w, const chunk *c)
+{
+    file_job *job = c->job;
+    const ss_entry *s = job->it->src;
+    ss_err err;
+    if (atomic_load(&job->failed) || cancelled(e)) {
+        atomic_store(&job->failed, 1);
+        return;
+    }
+    /* A dry-run copy needs no data: its size is the answer. */
+    if (!e->writes && job->it->act == SS_ACT_COPY) {
+        atomic_fetch_add(&job->bytes, c->len);
+        atomic_fetch_add(&e->ctr->bytes_transferred, c->len);
+        atomic_fetch_add(&e->ctr->bytes_done, c->len);
+        return;
+    }
+    ss_range_req req = {
+        .path = s->path, .file_size = s->size, .off = c->off, .len = c->len,
+        .block_size = e->bs, .last = c->last, .compare = job->it->act == SS_ACT_UPDATE,
+    };
+    tsig_ctx tc = { e, job, w, c->off, c->len, 0, 0 };
+    sink_ctx sc = { e, job, w };
+    w->nops = 0;
+    int rc = e->src->ops->range(e->src, &w->pub, &req, tsig_fn, &tc, sink_fn, &sc, &err);
+    /* Writes still reference the chunk buffer: finish them before reuse. */
+    ss_err werr;
+    int wrc = wait_writes(e, w, job, &werr);
+    if (rc == 0 && wrc < 0) {
+        err = werr;
+        rc = -1;
+    }
+    if (rc < 0) {
+        atomic_store(&job->failed, 1);
+        fail(e, &err);
+        return;
+    }
+    atomic_fetch_add(&e->ctr->bytes_done, c->len);
+}
+
+static void *worker_main(void *arg)
+{
+    worker_slot *ws = arg;
+    engine *e = ws->eng;
+    chunk c;
+    while (ss_workq_pop(&e->q, &c) == 0) {
+        process_chunk(e, &ws->w, &c);
+        chunk_done(e, c.job);
+    }
+    return NULL;
+}
+
+static void worker_free(worker *w)
+{
+    ss_io_close(w->pub.io);
+    free(w->pub.buf);
+    free(w->tbuf);
+    free(w->pub.sigs);
+    free(w->tsigs);
+    free(w->ops);
+}
+
+static int worker_init(engine *e, worker *w, ss_err *err)
+{
+    memset(w, 0, sizeof *w);
+    size_t nsig = e->chunk_size / e->bs + 1;
+    if (ss_io_open(&w->pub.io, e->o->io, IO_DEPTH, err) < 0)
+        return -1;
+    if (posix_memalign(&w->pub.buf, 4096, e->chunk_size) || posix_memalign(&w->tbuf, 4096, e->chunk_size)) {
+        worker_free(w);
+        return ss_seterr(err, SS_EINTERNAL, ENOMEM, "cannot allocate buffers");
+    }
+    w->pub.buf_size = e->chunk_size;
+    w->pub.sigs = calloc(nsig, sizeof(ss_sig));
+    w->tsigs = calloc(nsig, sizeof(ss_sig));
+    w->maxops = nsig < IO_DEPTH ? nsig : IO_DEPTH;
+    w->ops = calloc(w->maxops, sizeof *w->ops);
+    if (!w->pub.sigs || !w->tsigs || !w->ops) {
+        worker_free(w);
+        return ss_seterr(err, SS_EINTERNAL, ENOMEM, "cannot allocate buffers");
+    }
+    return 0;
+}
+
+/* ---- phases ------------------------------------------------------------------- */
+
+static int is_under(const char *path, const char *dir, size_t dirlen)
+{
+    return dirlen && strncmp(path, dir, dirlen) == 0 && path[dirlen] == '/';
+}
+
+static const char *diff_reason(const ss_plan_item *it)
+{
+    if (!it->dst)
+        return "missing in target";
+    if (it->remove_first && it->dst->type != it->src->type)
+        return "type differs";
+    if (it->act == SS_ACT_SYMLINK)
+        return "symlink target differs";
+    return "attributes differ";
+}
+
+/* Removals, then directories and symlinks, on the calling thread and in
+ * listing order, so a parent always exists before its contents. */
+static int prepare_tree(engine *e, ss_plan_item *items, size_t n, ss_err *err)
+{
+    const char *gone = NULL;
+    size_t gone_len = 0;
+    for (size_t i = 0; i < n; i++) {
+        ss_plan_item *it = &items[i];
+        if (it->act != SS_ACT_DELETE && !it->remove_first)
+            continue;
+        const char *p = it->dst->path;
+        if (gone && is_under(p, gone, gone_len)) {
+            if (it->act == SS_ACT_DELETE)
+                atomic_fetch_add(&e->ctr->files_deleted, 1);
+            continue;
+        }
+        if (e->o->mode == SS_MODE_VERIFY) {
+            emit(e, SS_EV_DIFFERS, it->act, p, it->act == SS_ACT_DELETE ? "extra in target" : "type differs", 0, 0);
+        } else {
+            if (e->writes && ss_target_remove(e->tgt, p, err) < 0)
+                return -1;
+            if (it->act == SS_ACT_DELETE) {
+                atomic_fetch_add(&e->ctr->files_deleted, 1);
+                emit(e, SS_EV_ACTION, SS_ACT_DELETE, p, NULL, 0, 0);
+            }
+        }
+        if (it->dst->type == SS_FT_DIR) {
+            gone = p;
+            gone_len = strlen(p);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        ss_plan_item *it = &items[i];
+        if (cancelled(e))
+            return -1;
+        if (it->act != SS_ACT_MKDIR && it->act != SS_ACT_SYMLINK &&
+            !(it->act == SS_ACT_META && it->src->type == SS_FT_LNK))
+            continue;
+        if (e->o->mode == SS_MODE_VERIFY) {
+            if (it->act != SS_ACT_META || (it->meta & ~SS_META_MTIME))
+                emit(e, SS_EV_DIFFERS, it->act, it->src->path, diff_reason(it), 0, 0);
+            continue;
+        }
+        if (e->writes) {
+            int rc = 0;
+            if (it->act == SS_ACT_MKDIR)
+                rc = ss_target_mkdir(e->tgt, it->src->path, err);
+            else if (it->act == SS_ACT_SYMLINK)
+                rc = ss_target_symlink(e->tgt, it->src->path, it->src->link, it->src, err);
+            if (rc < 0)
+                return -1;
+        }
+        if (it->act == SS_ACT_MKDIR)
+            atomic_fetch_add(&e->ctr->dirs_created, 1);
+        else if (it->act == SS_ACT_SYMLINK)
+            atomic_fetch_add(&e->ctr->links_created, 1);
+        emit(e, SS_EV_ACTION, it->act, it->src->path, it->src->link, 0, 0);
+    }
+    return 0;
+}
+
+static int start_file(engine *e, ss_plan_item *it, ss_err *err)
+{
+    file_job *job = calloc(1, sizeof *job);
+    if (!job)
+        return ss_seterr(err, SS_EINTERNAL, ENOMEM, "out of memory");
+    job->eng = e;
+    job->it = it;
+    job->fd = -1;
+    const ss_entry *s = it->src;
+    if (it->act == SS_ACT_UPDATE) {
+        job->dst_size = it->dst->size;
+        job->fd = ss_target_open_update(e->tgt, s->path, !e->writes, err);
+    } else if (e->writes) {
+        job->fd = ss_target_create_tmp(e->tgt, s->path, &job->tmprel, err);
+    }
+    if ((it->act == SS_ACT_UPDATE || e->writes) && job->fd < 0) {
+        free(job);
+        return -1;
+    }
+    uint64_t nchunks = s->size ? (s->size + e->chunk_size - 1) / e->chunk_size : 0;
+    if (nchunks == 0) {
+        atomic_store(&job->chunks_left, 1);
+        chunk_done(e, job);
+        return 0;
+    }
+    atomic_store(&job->chunks_left, (unsigned)nchunks);
+    for (uint64_t i = 0; i < nchunks; i++) {
+        chunk c = { job, i * e->chunk_size, 0, i + 1 == nchunks };
+        c.len = s->size - c.off < e->chunk_size ? s->size - c.off : e->chunk_size;
+        if (cancelled(e))
+            atomic_store(&job->failed, 1);
+        if (atomic_load(&job->failed) || ss_workq_push(&e->q, &c) < 0) {
+            /* Account for the chunks that will never run. */
+            uint64_t left = nchunks - i;
+            if (atomic_fetch_sub(&job->chunks_left, (unsigned)left) == left) {
+                atomic_store(&job->failed, 1);
+                finalize(e, job);
+            }
+            return 0;
+        }
+    }
+    return 0;
+}
+
+static int move_data(engine *e, ss_plan_item *items, size_t n, ss_err *err)
+{
+    unsigned jobs = e->o->jobs;
+    if (jobs == 0) {
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        jobs = c > 0 ? (unsigned)c : 1;
+    }
+    if (ss_workq_init(&e->q, sizeof(chunk), 4 * jobs + 16) < 0)
+        return ss_seterr(err, SS_EINTERNAL, ENOMEM, "out of memory");
+    worker_slot *ws = calloc(jobs, sizeof *ws);
+    int rc = 0;
+    if (!ws) {
+        ss_workq_destroy(&e->q);
+        return ss_seterr(err, SS_EINTERNAL, ENOMEM, "out of memory");
+    }
+    for (unsigned i = 0; i < jobs && rc == 0; i++) {
+        ws[i].eng = e;
+        if (worker_init(e, &ws[i].w, err) < 0)
+            rc = -1;
+        else if (pthread_create(&ws[i].tid, NULL, worker_main, &ws[i]) != 0) {
+            worker_free(&ws[i].w);
+            rc = ss_seterr(err, SS_EINTERNAL, errno, "cannot start worker thread");
+        } else
+            ws[i].started = 1;
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        ss_plan_item *it = &items[i];
+        if (cancelled(e))
+            break;
+        if (it->act == SS_ACT_COPY || it->act == SS_ACT_UPDATE) {
+            ss_err ferr;
+            if (start_file(e, it, &ferr) < 0)
+                fail(e, &ferr);
+        }
+    }
+    ss_workq_close(&e->q);
+    for (unsigned i = 0; i < jobs; i++)
+        if (ws[i].started) {
+            pthread_join(ws[i].tid, NULL);
+            worker_free(&ws[i].w);
+        }
+    free(ws);
+    ss_workq_destroy(&e->q);
+    return rc;
+}
+
+/* Directory attributes last and deepest first: writing into a directory
+ * changes its mtime, and a read-only directory would refuse its contents. */
+static int finish_dirs(engine *e, ss_plan_item *items, size_t n, const ss_entry *root,
+                       ss_err *err)
+{
+    for (size_t i = n; i-- > 0;) {
+        ss_plan_item *it = &items[i];
+        if (!it->src || it->src->type != SS_FT_DIR)
+            continue;
+        if (it->act == SS_ACT_META && e->o->mode == SS_MODE_VERIFY) {
+            if (it->meta & (SS_META_MODE | SS_META_OWNER))
+                emit(e, SS_EV_DIFFERS, SS_ACT_META, it->src->path, "attributes differ", 0, 0);
+            continue;
+        }
+        if (!e->writes)
+            continue;
+        unsigned what = SS_META_MODE | (e->o->mtime ? SS_META_MTIME : 0);
+        if (it->act == SS_ACT_MKDIR || (it->meta & SS_META_OWNER))
+            what |= SS_META_OWNER;
+        if (ss_target_set_meta(e->tgt, -1, it->src->path, it->src, what, err) < 0)
+            return -1;
+    }
+    /* The root last, as rsync -a does for "SRC/ DST/". */
+    if (e->writes && root->type == SS_FT_DIR &&
+        ss_target_set_meta(e->tgt, ss_target_rootfd(e->tgt), ".", root,
+                           SS_META_MODE | (e->o->mtime ? SS_META_MTIME : 0) |
+                               (e->o->target.owner == SS_OWNER_SOURCE ? SS_META_OWNER : 0),
+                           err) < 0)
+        return -1;
+    return 0;
+}
+
+static int build_plan(engine *e, const ss_entry_list *sl, const ss_entry_list *dl,
+                      ss_plan_item **out, size_t *nout, ss_err *err)
+{
+    ss_plan_opts po = {
+        .full = e->o->mode == SS_MODE_FULL,
+        .owner = e->o->target.owner == SS_OWNER_SOURCE,
+        .mtime = e->o->mtime && e->o->mode != SS_MODE_VERIFY,
+    };
+    ss_plan_item *items = calloc(sl->n + dl->n + 1, sizeof *items);
+    if (!items)
+        return ss_seterr(err, SS_EINTERNAL, ENOMEM, "out of memory");
+    size_t i = 0, j = 0, n = 0;
+    while (i < sl->n || j < dl->n) {
+        int c = i == sl->n ? 1 : j == dl->n ? -1 : ss_path_cmp(sl->v[i].path, dl->v[j].path);
+        const ss_entry *s = c <= 0 ? &sl->v[i++] : NULL;
+        const ss_entry *d = c >= 0 ? &dl->v[j++] : NULL;
+        items[n++] = ss_plan_decide(s, d, &po);
+        if (s && s->type == SS_FT_REG) {
+            atomic_fetch_add(&e->ctr->files_total, 1);
+            if (items[n - 1].act == SS_ACT_COPY || items[n - 1].act == SS_ACT_UPDATE)
+                atomic_fetch_add(&e->ctr->bytes_total, s->size);
+        }
+    }
+    *out = items;
+    *nout = n;
+    return 0;
+}
+
+int ss_sync(ss_source *src, const char *target_root, const ss_sync_opts *o,
+            ss_counters *ctr, ss_err *err)
+{
+    engine e = { .src = src, .o = o, .ctr = ctr };
+    e.bs = o->block_size ? o->block_size : 8192;
+    size_t cs = o->chunk_size ? o->chunk_size : DEFAULT_CHUNK;
+    e.chunk_size = cs < e.bs ? e.bs : cs / e.bs * e.bs;
+    e.compare = o->mode != SS_MODE_FULL;
+    e.writes = !o->dry_run && o->mode != SS_MODE_VERIFY;
+    pthread_mutex_init(&e.err_mu, NULL);
+
+    ss_entry_list sl = {0}, dl = {0};
+    ss_plan_item *items = NULL;
+    size_t n = 0;
+    int rc = -1;
+
+    atomic_store(&ctr->phase, SS_PHASE_LIST);
+    /* The source is listed (and so reached and checked) before anything in
+     * the target is touched. */
+    if (src->ops->list(src, &sl, err) < 0)
+        goto out;
+    ss_target_opts to = o->target;
+    to.create_root = e.writes;
+    if (!e.writes) {
+        struct stat st;
+        if (stat(target_root, &st) < 0 && errno == ENOENT) {
+            /* Dry-run into a missing target: everything would be created. */
+            to.create_root = 0;
+        }
+    }
+    if (ss_target_open(&e.tgt, target_root, &to, err) < 0) {
+        if (e.writes || err->sys_errno != ENOENT)
+            goto out;
+        e.tgt = NULL;
+    }
+    if (e.tgt) {
+        ss_walk_opts wo = { .keep_other = 1 };
+        if (ss_walk_fd(ss_target_rootfd(e.tgt), target_root, &wo, &dl, err) < 0) {
+            err->kind = SS_ETARGET;
+            goto out;
+        }
+    }
+    if (build_plan(&e, &sl, &dl, &items, &n, err) < 0)
+        goto out;
+    if (!e.tgt) {
+        /* Nothing to open: report the plan for an empty target. */
+        for (size_t i = 0; i < n; i++)
+            if (items[i].act != SS_ACT_NONE)
+                emit(&e, o->mode == SS_MODE_VERIFY ? SS_EV_DIFFERS : SS_EV_ACTION, items[i].act,
+                     items[i].src->path, "missing in target", items[i].src->size, 0);
+        rc = o->mode == SS_MODE_VERIFY && n ? 1 : 0;
+        goto out;
+    }
+
+    atomic_store(&ctr->phase, SS_PHASE_PREPARE);
+    if (prepare_tree(&e, items, n, err) < 0) {
+        if (e.has_err)
+            *err = e.err;
+        goto out;
+    }
+    atomic_store(&ctr->phase, SS_PHASE_DATA);
+    if (move_data(&e, items, n, err) < 0)
+        goto out;
+    if (e.has_err) {
+        *err = e.err;
+        goto out;
+    }
+    atomic_store(&ctr->phase, SS_PHASE_FINISH);
+    if (finish_dirs(&e, items, n, &sl.root, err) < 0)
+        goto out;
+    if (e.writes) {
+        atomic_store(&ctr->phase, SS_PHASE_SYNC);
+        if (ss_target_sync(e.tgt, err) < 0)
+            goto out;
+    }
+    atomic_store(&ctr->phase, SS_PHASE_DONE);
+    rc = atomic_load(&e.differs) ? 1 : 0;
+out:
+    free(items);
+    ss_entry_list_free(&sl);
+    ss_entry_list_free(&dl);
+    ss_target_close(e.tgt);
+    pthread_mutex_destroy(&e.err_mu);
+    return rc;
+}

@@ -1,0 +1,71 @@
+#include "engine/workq.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int ss_workq_init(ss_workq *q, size_t item_size, size_t cap)
+{
+    memset(q, 0, sizeof *q);
+    q->items = calloc(cap, item_size);
+    if (!q->items)
+        return -1;
+    q->item_size = item_size;
+    q->cap = cap;
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->not_empty, NULL);
+    pthread_cond_init(&q->not_full, NULL);
+    return 0;
+}
+
+void ss_workq_destroy(ss_workq *q)
+{
+    if (!q->items)
+        return;
+    pthread_mutex_destroy(&q->mu);
+    pthread_cond_destroy(&q->not_empty);
+    pthread_cond_destroy(&q->not_full);
+    free(q->items);
+    q->items = NULL;
+}
+
+int ss_workq_push(ss_workq *q, const void *item)
+{
+    pthread_mutex_lock(&q->mu);
+    while (q->count == q->cap && !q->closed)
+        pthread_cond_wait(&q->not_full, &q->mu);
+    if (q->closed) {
+        pthread_mutex_unlock(&q->mu);
+        return -1;
+    }
+    memcpy(q->items + ((q->head + q->count) % q->cap) * q->item_size, item, q->item_size);
+    q->count++;
+    pthread_cond_signal(&q->not_empty);
+    pthread_mutex_unlock(&q->mu);
+    return 0;
+}
+
+int ss_workq_pop(ss_workq *q, void *item)
+{
+    pthread_mutex_lock(&q->mu);
+    while (q->count == 0 && !q->closed)
+        pthread_cond_wait(&q->not_empty, &q->mu);
+    if (q->count == 0) {
+        pthread_mutex_unlock(&q->mu);
+        return -1;
+    }
+    memcpy(item, q->items + q->head * q->item_size, q->item_size);
+    q->head = (q->head + 1) % q->cap;
+    q->count--;
+    pthread_cond_signal(&q->not_full);
+    pthread_mutex_unlock(&q->mu);
+    return 0;
+}
+
+void ss_workq_close(ss_workq *q)
+{
+    pthread_mutex_lock(&q->mu);
+    q->closed = 1;
+    pthread_cond_broadcast(&q->not_empty);
+    pthread_cond_broadcast(&q->not_full);
+    pthread_mutex_unlock(&q->mu);
+}
