@@ -86,8 +86,9 @@ typedef struct {
 } ss_msg_list_req;
 
 typedef struct {
-    ss_entry *v;            /* path/link strings owned by the message */
+    ss_entry *v;            /* path/link point into `strings` */
     size_t n;
+    char *strings;          /* owned: backing store of the entries' strings */
 } ss_msg_list_entry;
 
 typedef struct {
