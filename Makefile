@@ -8,7 +8,7 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -I. \
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
 BUILD   ?= build
 
-ENGINE_SRC := $(wildcard engine/*.c engine/pg/*.c engine/net/*.c)
+ENGINE_SRC := $(wildcard engine/*.c engine/pg/*.c engine/net/*.c engine/recovery/*.c)
 CLI_SRC    := $(wildcard cli/*.c)
 TOOL_SRC   := $(wildcard tests/tools/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)

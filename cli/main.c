@@ -12,6 +12,7 @@
 #include "cli/paths.h"
 #include "cli/progress.h"
 #include "cli/report.h"
+#include "engine/recovery/pgsync.h"
 #include "engine/source.h"
 #include "engine/sync.h"
 
@@ -83,7 +84,14 @@ static const char *hint_for(const ss_err *e)
     return "fix the cause and run the same command again; it finishes what was started";
 }
 
-static int run_raw(const cli_options *o)
+static void on_note(void *ctx, const char *msg)
+{
+    const cli_options *o = ctx;
+    if (o->verbose || o->progress || o->dry_run)
+        fprintf(stderr, "segsync: %s\n", msg);
+}
+
+static int run(const cli_options *o)
 {
     if (cli_check_paths(o->source, o->target) < 0)
         return EXIT_USAGE;
@@ -129,12 +137,41 @@ static int run_raw(const cli_options *o)
     cli_progress prog;
     int have_prog = o->progress && cli_progress_start(&prog, &ctr, o->cmd_name) == 0;
 
-    ss_source *src = NULL;
-    ss_walk_opts wo = { .skipped = on_skipped, .ctx = &sk };
-    int rc = ss_source_local_open(&src, o->source, &wo, &err);
-    if (rc == 0) {
-        rc = ss_sync(src, o->target, &so, &ctr, &err);
-        src->ops->destroy(src);
+    int rc;
+    if (o->raw) {
+        ss_source *src = NULL;
+        ss_walk_opts wo = { .skipped = on_skipped, .ctx = &sk };
+        rc = ss_source_local_open(&src, o->source, &wo, &err);
+        if (rc == 0) {
+            rc = ss_sync(src, o->target, &so, &ctr, &err);
+            src->ops->destroy(src);
+        }
+    } else {
+        ss_pg_recover_opts po = {
+            .full = o->cmd == CMD_FULL,
+            .in_place = o->in_place,
+            .source_dir = o->source,
+            .target_dir = o->target,
+            .conninfo = o->source_server,
+            .slot = o->slot,
+            .write_recovery_conf = o->write_recovery_conf,
+            .fast_checkpoint = o->fast_checkpoint,
+            .maps = o->maps,
+            .nmaps = o->nmaps,
+            .target_dbid = o->target_dbid,
+            .greenplum = o->greenplum,
+            .label = "segsync",
+            .jobs = o->jobs,
+            .io = o->io,
+            .dry_run = o->dry_run,
+            .event = cli_report_event,
+            .event_ctx = &rep,
+            .cancelled = is_interrupted,
+            .cancel_ctx = &sw,
+            .note = on_note,
+            .note_ctx = (void *)o,
+        };
+        rc = ss_pg_recover(&po, &ctr, &err);
     }
     if (have_prog)
         cli_progress_stop(&prog);
@@ -201,10 +238,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "segsync: error: command \"%s\" is not available in this version\n", o.cmd_name);
         return EXIT_USAGE;
     }
-    if (!o.raw) {
-        fprintf(stderr, "segsync: error: PostgreSQL mode is not available in this version\n"
-                        "segsync: hint: use --raw to sync plain directories\n");
+    if (o.cmd == CMD_VERIFY && !o.raw) {
+        fprintf(stderr, "segsync: error: verify compares plain trees; give --raw\n");
         return EXIT_USAGE;
     }
-    return run_raw(&o);
+    return run(&o);
 }

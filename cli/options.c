@@ -21,7 +21,19 @@ void cli_usage(FILE *f)
 "  verify         compare both trees; list what differs; change nothing\n"
 "\n"
 "Options:\n"
-"      --raw              plain directories: no PostgreSQL rules (required for now)\n"
+"PostgreSQL mode (the default):\n"
+"      --source-server=CONNINFO  the running source: take a backup bracket on it\n"
+"      --slot=NAME        physical replication slot that keeps the mirror's WAL\n"
+"  -R, --write-recovery-conf  write standby.signal and primary_conninfo\n"
+"  -T, --tablespace-mapping=OLDDIR=NEWDIR  put a tablespace somewhere else\n"
+"      --target-dbid=N    Greenplum: the mirror's dbid for tablespace locations\n"
+"      --greenplum        apply Greenplum's rules (detected from internal.auto.conf)\n"
+"      --checkpoint=fast|spread  backup start checkpoint (default fast)\n"
+"      --differential     with full: rewrite in place, skipping identical blocks\n"
+"\n"
+"General options:\n"
+"      --raw              plain directories: no PostgreSQL rules; TARGET becomes\n"
+"                         byte-identical to SOURCE\n"
 "  -j, --jobs=N           worker threads (default: number of cores)\n"
 "      --block-size=BYTES comparison unit (default 8192)\n"
 "      --io=uring|psync|auto  I/O engine (default auto: io_uring when available)\n"
@@ -68,7 +80,10 @@ int cli_parse(int argc, char **argv, cli_options *o)
     memset(o, 0, sizeof *o);
     o->io = SS_IO_AUTO;
     o->block_size = 8192;
-    enum { OPT_RAW = 256, OPT_BS, OPT_IO, OPT_JSON };
+    o->fast_checkpoint = 1;
+    o->greenplum = -1;
+    enum { OPT_RAW = 256, OPT_BS, OPT_IO, OPT_JSON, OPT_SERVER, OPT_SLOT, OPT_CKPT, OPT_DIFF,
+           OPT_DBID, OPT_GP };
     static const struct option longopts[] = {
         { "raw", no_argument, NULL, OPT_RAW },
         { "jobs", required_argument, NULL, 'j' },
@@ -80,6 +95,14 @@ int cli_parse(int argc, char **argv, cli_options *o)
         { "verbose", no_argument, NULL, 'v' },
         { "version", no_argument, NULL, 'V' },
         { "help", no_argument, NULL, 'h' },
+        { "source-server", required_argument, NULL, OPT_SERVER },
+        { "slot", required_argument, NULL, OPT_SLOT },
+        { "write-recovery-conf", no_argument, NULL, 'R' },
+        { "tablespace-mapping", required_argument, NULL, 'T' },
+        { "checkpoint", required_argument, NULL, OPT_CKPT },
+        { "differential", no_argument, NULL, OPT_DIFF },
+        { "target-dbid", required_argument, NULL, OPT_DBID },
+        { "greenplum", no_argument, NULL, OPT_GP },
         { NULL, 0, NULL, 0 },
     };
     if (argc < 2)
@@ -105,7 +128,7 @@ int cli_parse(int argc, char **argv, cli_options *o)
     opterr = 0;
     int c;
     unsigned long long v;
-    while ((c = getopt_long(argc, argv, ":j:nPvVh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":j:nPvVhRT:", longopts, NULL)) != -1) {
         switch (c) {
         case OPT_RAW: o->raw = 1; break;
         case 'j':
@@ -130,6 +153,35 @@ int cli_parse(int argc, char **argv, cli_options *o)
         case 'P': o->progress = 1; break;
         case OPT_JSON: o->json = 1; break;
         case 'v': o->verbose++; break;
+        case OPT_SERVER: o->source_server = optarg; break;
+        case OPT_SLOT:
+            if (!*optarg || strspn(optarg, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(optarg))
+                return bad("invalid --slot (lower-case letters, digits and underscores)", optarg);
+            o->slot = optarg;
+            break;
+        case 'R': o->write_recovery_conf = 1; break;
+        case 'T': {
+            char *eq = strchr(optarg, '=');
+            if (!eq || eq == optarg || !eq[1] || optarg[0] != '/' || eq[1] != '/' ||
+                o->nmaps == sizeof o->maps / sizeof o->maps[0])
+                return bad("invalid --tablespace-mapping (expected /OLDDIR=/NEWDIR)", optarg);
+            *eq = 0;
+            o->maps[o->nmaps].old_dir = optarg;
+            o->maps[o->nmaps++].new_dir = eq + 1;
+            break;
+        }
+        case OPT_CKPT:
+            if (!strcmp(optarg, "fast")) o->fast_checkpoint = 1;
+            else if (!strcmp(optarg, "spread")) o->fast_checkpoint = 0;
+            else return bad("invalid --checkpoint (expected fast or spread)", optarg);
+            break;
+        case OPT_DIFF: o->in_place = 1; break;
+        case OPT_DBID:
+            if (parse_uint(optarg, 1000000, &v) < 0 || v == 0)
+                return bad("invalid --target-dbid", optarg);
+            o->target_dbid = (int)v;
+            break;
+        case OPT_GP: o->greenplum = 1; break;
         case 'V': o->version = 1; return 0;
         case 'h': o->help = 1; return 0;
         case ':': return bad("option needs a value", argv[optind - 1]);
@@ -144,5 +196,11 @@ int cli_parse(int argc, char **argv, cli_options *o)
     o->target = argv[optind + 1];
     if (!*o->source || !*o->target)
         return bad("empty path given", NULL);
+    if (o->raw && (o->source_server || o->slot || o->write_recovery_conf || o->nmaps || o->target_dbid))
+        return bad("PostgreSQL options (--source-server, --slot, -R, -T, --target-dbid) do not apply with --raw", NULL);
+    if (o->in_place && o->cmd != CMD_FULL)
+        return bad("--differential only applies to \"full\"", NULL);
+    if (o->slot && !o->source_server)
+        return bad("--slot needs --source-server", NULL);
     return 0;
 }

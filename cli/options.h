@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "engine/io.h"
+#include "engine/recovery/pgsync.h"
 #include "engine/sync.h"
 
 enum {
@@ -29,6 +30,16 @@ typedef struct {
     ss_io_kind io;
     int dry_run, progress, json, verbose;
     int help, version;
+    /* PostgreSQL mode */
+    const char *source_server;
+    const char *slot;
+    int write_recovery_conf;
+    int fast_checkpoint;
+    int in_place;               /* full --differential */
+    int target_dbid;
+    int greenplum;              /* -1 detect */
+    ss_tblspc_map maps[64];
+    size_t nmaps;
 } cli_options;
 
 /* Returns 0, or -1 after writing one error line (and a hint) to stderr. */

@@ -656,6 +656,10 @@ int ss_sync(ss_source *src, const char *target_root, const ss_sync_opts *o,
     }
     if (e.tgt) {
         ss_walk_opts wo = { .keep_other = 1 };
+        if (o->target_walk) {
+            wo = *o->target_walk;
+            wo.keep_other = 1;
+        }
         if (ss_walk_fd(ss_target_rootfd(e.tgt), target_root, &wo, &dl, err) < 0) {
             err->kind = SS_ETARGET;
             goto out;

@@ -74,6 +74,10 @@ typedef struct {
     int dry_run;                /* decide and report, write nothing */
     int mtime;                  /* keep mtimes (raw mode) */
     ss_target_opts target;
+    /* Filters the target's listing: what it leaves out is neither compared
+     * nor deleted (a pass over one part of the tree, PostgreSQL's excluded
+     * files). NULL lists everything. */
+    const ss_walk_opts *target_walk;
     /* Called from any thread; the callee serializes if it must. */
     void (*event)(void *ctx, const ss_event *ev);
     void *event_ctx;

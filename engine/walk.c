@@ -226,6 +226,10 @@ int ss_walk_fd(int rootfd, const char *root_name, const ss_walk_opts *opts,
         return -1;
     }
     ss_entry_list_sort(out);
+    if (opts && opts->finish && opts->finish(opts->ctx, out, err) < 0) {
+        ss_entry_list_free(out);
+        return -1;
+    }
     return 0;
 }
 

@@ -46,6 +46,9 @@ typedef struct {
     /* Return 0 to leave `path` (and, for a directory, its contents) out.
      * NULL includes everything. */
     int (*filter)(void *ctx, const char *path, const struct stat *st);
+    /* A last pass over the sorted listing, for rules that need to see
+     * siblings (unlogged relations). NULL for none. */
+    int (*finish)(void *ctx, ss_entry_list *l, ss_err *err);
     void *ctx;
 } ss_walk_opts;
 
