@@ -64,7 +64,7 @@ fuzz:
 	@sh tests/run_fuzz.sh $(FUZZ_SRC)
 
 demo:
-	@sh tests/demo.sh
+	@bash tests/demo.sh
 
 bench: all
 	@echo "see bench/README.md"
