@@ -48,7 +48,8 @@ _cleanup() {
 trap _cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
-log() { echo "== $*"; }
+_T0=$(date +%s)
+log() { echo "== [$(( $(date +%s) - _T0 ))s] $*"; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
 skip() { echo "SKIP: $*"; exit 77; }
 
@@ -72,7 +73,7 @@ run_ss() {
 run_ss_as() {
     _u=$1; _n=$2; shift 2
     echo "\$ (as $_u) segsync $*"
-    timeout "$SS_TIMEOUT" runuser -u "$_u" -- "$SS" "$@" >"$T/$_n.out" 2>"$T/$_n.err" \
+    timeout "$SS_TIMEOUT" runuser -u "$_u" -- "${SS_USER:-$SS}" "$@" >"$T/$_n.out" 2>"$T/$_n.err" \
         && RC=0 || RC=$?
     [ "$RC" = 124 ] && fail "segsync $* (as $_u) hung"
     return 0
@@ -205,3 +206,16 @@ mutate_tree() { "$MUTATE" "$@" >"$T/mutate.$1.log"; }
 
 # random integer in [0, N)
 rand_below() { echo $(( $(od -An -N4 -tu4 /dev/urandom | tr -d ' ') % $1 )); }
+
+# An unprivileged user for run_ss_as (postgres when installed, else nobody),
+# and a copy of segsync it can surely execute.
+pick_user() {
+    if id postgres >/dev/null 2>&1; then echo postgres; else echo nobody; fi
+}
+setup_user_bin() {
+    mkdir -p "$T/bin"
+    cp "$SS" "$T/bin/segsync"
+    for _t in mktree mutate blockdiff; do cp "$TOOLS/$_t" "$T/bin/$_t"; done
+    chmod 755 "$T/bin" "$T/bin/"*
+    SS_USER=$T/bin/segsync
+}
