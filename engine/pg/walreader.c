@@ -275,6 +275,8 @@ void ss_wal_seek(ss_wal_reader *r, ss_lsn lsn)
     r->next = lsn;
     r->expect_prev = 0;
     r->end = SS_WAL_END_NONE;
+    /* Read pages afresh: the WAL's last page may have grown since. */
+    r->page_ok = 0;
 }
 
 int ss_wal_read_at(ss_wal_reader *r, ss_lsn lsn, ss_wal_record *rec, ss_err *err)
