@@ -478,7 +478,8 @@ static void to_fifo(const char *rel, const char *what)
 static void outside_file_link(const char *rel)
 {
     char name[64];
-    snprintf(name, sizeof name, "victim-file-%llu", (unsigned long long)g_stream);
+    snprintf(name, sizeof name, "victim-file-%llu-%llu", (unsigned long long)g_seed,
+             (unsigned long long)g_stream);
     char *victim = tt_join(outside, name);
     ent *e = find(rel);
     uint64_t size = e && e->size > 0 ? (uint64_t)e->size : 10000;
@@ -492,7 +493,8 @@ static void outside_file_link(const char *rel)
 static void outside_dir_link(const char *rel)
 {
     char name[64];
-    snprintf(name, sizeof name, "victim-dir-%llu", (unsigned long long)g_stream++);
+    snprintf(name, sizeof name, "victim-dir-%llu-%llu", (unsigned long long)g_seed,
+             (unsigned long long)g_stream++);
     char *vdir = tt_join(outside, name);
     if (mkdir(vdir, 0755) < 0)
         tt_die("mkdir %s", vdir);
