@@ -598,6 +598,62 @@ static void test_bad_prev_and_missing(void **state)
     gen_free(&g);
 }
 
+/* After a crash lost the end of a record, the next timeline's WAL starts
+ * on that page with XLP_FIRST_IS_OVERWRITE_CONTRECORD: the partial record
+ * is skipped and reading goes on with the first record there. */
+static void test_overwrite_contrecord(void **state)
+{
+    (void)state;
+    walgen g;
+    gen_init(&g, 15, 16 * (ss_lsn)SEG);
+    uint8_t body[3000];
+    ss_lsn p = gen_record(&g, 1, 0, 1, body, body_main(body, 100, 0));
+    gen_record(&g, 1, 0, 1, body, body_main(body, 2500, 0));
+    ss_lsn page2 = 16 * (ss_lsn)SEG + PAGE;
+    memset(at(&g, page2), 0, 3 * PAGE);
+    g.pos = page2;
+    g.prev = p;
+    ss_lsn b = gen_record(&g, 0, 0x00, 0, body, body_main(body, 30, 9));
+    put16(at(&g, page2) + 2, 0x0008);
+    ss_wal_reader *r = open_reader(&g, 15);
+    ss_err err = { 0 };
+    ss_wal_record rec;
+    ss_wal_seek(r, p);
+    assert_int_equal(ss_wal_read_next(r, &rec, &err), 1);
+    assert_int_equal(ss_wal_read_next(r, &rec, &err), 1);
+    assert_true(rec.lsn == b);
+    assert_true(rec.prev == p);
+    check_main(&rec, 30, 9);
+    ss_wal_reader_free(r);
+    gen_free(&g);
+}
+
+/* With a timeline history, each segment is read from the newest timeline
+ * that begins before the segment ends. */
+static void test_timeline_history(void **state)
+{
+    (void)state;
+    walgen g;
+    ss_lsn segend = 17 * (ss_lsn)SEG;
+    gen_init(&g, 15, segend - 2 * PAGE);
+    uint8_t body[4096];
+    ss_lsn l = gen_record(&g, 1, 0, 1, body, body_main(body, 3000, 4));
+    ss_wal_memseg segs[2] = { { 1, 16, 0, g.seg[0], SEG }, { 2, 17, 0, g.seg[1], SEG } };
+    ss_wal_tli_range hist[2] = { { 1, 0, segend + 100 }, { 2, segend + 100, 0 } };
+    ss_wal_source src;
+    ss_err err = { 0 };
+    assert_int_equal(ss_wal_source_mem(segs, 2, SEG, &src, &err), 0);
+    ss_wal_reader_config cfg = { .seg_size = SEG, .page_size = PAGE, .history = hist,
+                                 .nhistory = 2 };
+    ss_wal_reader *r;
+    assert_int_equal(ss_wal_reader_open(&cfg, src, &r, &err), 0);
+    ss_wal_record rec;
+    assert_int_equal(ss_wal_read_at(r, l, &rec, &err), 1);
+    check_main(&rec, 3000, 4);
+    ss_wal_reader_free(r);
+    gen_free(&g);
+}
+
 static void test_names(void **state)
 {
     (void)state;
@@ -630,6 +686,8 @@ int main(void)
         cmocka_unit_test(test_oversized_length),
         cmocka_unit_test(test_continuation_mismatch),
         cmocka_unit_test(test_bad_prev_and_missing),
+        cmocka_unit_test(test_overwrite_contrecord),
+        cmocka_unit_test(test_timeline_history),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
