@@ -24,7 +24,10 @@ int ss_uring_setup(ss_io *io, unsigned depth)
 void ss_uring_teardown(ss_io *io)
 {
     struct io_uring *ring = io->ring;
-    /* Never leave the kernel writing into memory we are about to free. */
+    /* Never leave the kernel writing into memory we are about to free:
+     * push what is still queued, then reap every completion. */
+    if (io->inflight > 0)
+        io_uring_submit(ring);
     while (io->inflight > 0) {
         struct io_uring_cqe *cqe;
         if (io_uring_wait_cqe(ring, &cqe) < 0)

@@ -171,9 +171,12 @@ static int walk_one(walk_state *w, int dfd, const char *name, const char *rel)
 /* Takes no ownership of dfd. */
 static int walk_dir(walk_state *w, int dfd, const char *rel)
 {
-    int fd = dup(dfd);
+    /* A fresh open of "." rather than dup(): a dup shares the directory
+     * offset with the caller's descriptor, and a second walk would find it
+     * at the end. */
+    int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
-        return ss_seterr(w->err, SS_EINTERNAL, errno, "dup");
+        return ss_seterr(w->err, SS_ESOURCE, errno, "cannot open directory %s/%s", w->root_name, rel);
     DIR *d = fdopendir(fd);
     if (!d) {
         close(fd);
