@@ -368,6 +368,15 @@ static int target_owner(const ss_pg_recover_opts *o, ss_target_opts *t)
 static int remove_target_control(const ss_pg_recover_opts *o, ss_err *err)
 {
     char p[PATH_MAX], g[PATH_MAX];
+    /* A backup_label or tablespace_map left by an earlier run would point
+     * recovery at that run's checkpoint: they go now and are written again
+     * from this run's bracket, if it has one. */
+    static const char *const stale[] = { "backup_label", "tablespace_map" };
+    for (size_t i = 0; i < sizeof stale / sizeof stale[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", o->target_dir, stale[i]);
+        if (unlink(p) < 0 && errno != ENOENT)
+            return ss_seterr(err, SS_ETARGET, errno, "cannot remove %s", p);
+    }
     snprintf(p, sizeof p, "%s/%s", o->target_dir, SS_PG_CONTROL_PATH);
     if (unlink(p) < 0 && errno != ENOENT && errno != ENOTDIR)
         return ss_seterr(err, SS_ETARGET, errno, "cannot remove %s", p);
