@@ -542,6 +542,11 @@ static int move_data(engine *e, ss_plan_item *items, size_t n, ss_err *err)
         ss_plan_item *it = &items[i];
         if (cancelled(e))
             break;
+        if (it->act == SS_ACT_COPY && e->o->mode == SS_MODE_VERIFY) {
+            /* Nothing to compare: the target has no file of that name. */
+            emit(e, SS_EV_DIFFERS, SS_ACT_COPY, it->src->path, diff_reason(it), it->src->size, 0);
+            continue;
+        }
         if (it->act == SS_ACT_COPY || it->act == SS_ACT_UPDATE) {
             ss_err ferr;
             if (start_file(e, it, &ferr) < 0)
