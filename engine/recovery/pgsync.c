@@ -58,29 +58,52 @@ typedef struct {
     int target_side;
 } data_filter;
 
+/* Entries of the target that belong to the target instance and survive a
+ * recovery untouched: Greenplum's per-instance logs, backups and markers. */
+static int instance_owned(const char *path, int greenplum)
+{
+    if (!greenplum)
+        return 0;
+    return !strncmp(path, "log/", 4) || !strncmp(path, "backups/", 8) ||
+           !strcmp(path, "db_dumps") || !strncmp(path, "db_dumps/", 9) || !strcmp(path, "promote");
+}
+
+/* The source side lists what a base backup sends. The target side lists
+ * everything a base backup would not have produced, so that it is removed
+ * (old replication slots, stale pg_stat_tmp, temporary files, unlogged
+ * main forks): the end state is pg_basebackup's. Left alone on the target:
+ * what later steps own (pg_control, tablespace links, WAL segments) and what
+ * belongs to the instance (internal.auto.conf, Greenplum's log/). */
 static int data_filter_fn(void *ctx, const char *path, const struct stat *st)
 {
     data_filter *f = ctx;
     char full[PATH_MAX];
     if (f->prefix) {
-        snprintf(full, sizeof full, "%s%s", f->prefix, path);
+        if (snprintf(full, sizeof full, "%s%s", f->prefix, path) >= (int)sizeof full)
+            return 0;
         path = full;
     } else {
-        /* pg_control goes last, tablespaces get passes of their own. */
         if (!strcmp(path, SS_PG_CONTROL_PATH) || !strncmp(path, "pg_tblspc/", 10))
             return 0;
-        /* Written at the end from the backup bracket, never synced. */
         if (!strcmp(path, "backup_label") || !strcmp(path, "tablespace_map"))
-            return !f->target_side ? 0 : 1;
+            return 0;
     }
-    if (f->target_side && ss_pg_protected_on_target(path))
-        return 0;
+    if (f->target_side) {
+        if (ss_pg_protected_on_target(path) || instance_owned(path, f->ex.greenplum))
+            return 0;
+        if (!strncmp(path, "pg_wal/", 7) && strcmp(path, "pg_wal/archive_status") &&
+            strncmp(path, "pg_wal/archive_status/", 22))
+            return 0;
+        return 1;
+    }
     return ss_pg_exclude_filter(&f->ex, path, st);
 }
 
 static int data_finish_fn(void *ctx, ss_entry_list *l, ss_err *err)
 {
     data_filter *f = ctx;
+    if (f->target_side)
+        return 0;
     return ss_pg_drop_unlogged(l, &f->ex, err) < 0 ? -1 : 0;
 }
 
