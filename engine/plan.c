@@ -60,7 +60,9 @@ ss_plan_item ss_plan_decide(const ss_entry *src, const ss_entry *dst, const ss_p
         it.act = it.meta ? SS_ACT_META : SS_ACT_NONE;
         return it;
     case SS_FT_REG:
-        if (!same_type || o->full) {
+        /* A target file with other hard links is replaced, not written in
+         * place, so the other names keep their contents (as rsync does). */
+        if (!same_type || o->full || (dst->nlink > 1 && !o->compare_only)) {
             it.act = SS_ACT_COPY;
             return it;
         }

@@ -31,6 +31,7 @@ typedef struct {
     int full;           /* copy every regular file, never read the target's */
     int owner;          /* owners matter (root preserving uid/gid) */
     int mtime;          /* mtimes matter (raw mode keeps them, as rsync -a) */
+    int compare_only;   /* verify: plan nothing that is not a difference */
 } ss_plan_opts;
 
 typedef struct {

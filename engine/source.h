@@ -58,6 +58,8 @@ typedef struct ss_source ss_source;
 typedef struct {
     /* The whole tree, sorted by ss_path_cmp. */
     int (*list)(ss_source *s, ss_entry_list *out, ss_err *err);
+    /* 0 done, 1 the file no longer exists in the source (only a live
+     * source says so; see ss_source_local_set_live), -1 error. */
     int (*range)(ss_source *s, ss_worker *w, const ss_range_req *req,
                  ss_tsig_fn tsig, void *tctx, ss_block_sink sink, void *sctx,
                  ss_err *err);
@@ -74,6 +76,14 @@ struct ss_source {
 /* A directory on this host. `walk_opts` (may be NULL) filters the listing. */
 int ss_source_local_open(ss_source **out, const char *root, const ss_walk_opts *walk_opts,
                          ss_err *err);
+
+/* A live source (a running PostgreSQL server inside a backup bracket):
+ * files may vanish, shrink or grow while they are read, and WAL replay
+ * repairs whatever was copied in between, as with pg_basebackup. A vanished
+ * file is reported (range returns 1), a shrunk one is padded with zeros to
+ * the listed size, growth beyond the listed size is ignored. Without it any
+ * of these is an error (SS_ECHANGED), which is what raw mode wants. */
+void ss_source_local_set_live(ss_source *s, int live);
 
 /* Compare one chunk: the shared logic of every source that hashes blocks
  * itself. data holds the source's bytes for req; calls sink for each run of

@@ -17,7 +17,13 @@ typedef struct {
     char *root;
     ss_walk_opts walk_opts;
     int has_walk_opts;
+    int live;
 } local_source;
+
+void ss_source_local_set_live(ss_source *s, int live)
+{
+    ((local_source *)s)->live = live;
+}
 
 static int local_list(ss_source *s, ss_entry_list *out, ss_err *err)
 {
@@ -68,6 +74,8 @@ static int local_range(ss_source *s, ss_worker *w, const ss_range_req *req,
     if (req->len > w->buf_size)
         return ss_seterr(err, SS_EINTERNAL, 0, "range larger than the worker buffer");
     int fd = ss_open_beneath(ls->rootfd, req->path, O_RDONLY, 0);
+    if (fd == -ENOENT && ls->live)
+        return 1;
     if (fd < 0)
         return ss_seterr(err, SS_ESOURCE, -fd, "cannot open source file %s/%s", ls->root, req->path);
     ss_io_op op = { .fd = fd, .buf = w->buf, .len = (size_t)req->len, .off = req->off };
@@ -80,10 +88,12 @@ static int local_range(ss_source *s, ss_worker *w, const ss_range_req *req,
     ssize_t got = ss_io_wait(w->io, &op);
     if (rc == 0 && got < 0)
         rc = ss_seterr(err, SS_ESOURCE, (int)-got, "cannot read source file %s/%s", ls->root, req->path);
+    else if (rc == 0 && (uint64_t)got != req->len && ls->live)
+        memset((char *)w->buf + got, 0, (size_t)(req->len - (uint64_t)got));
     else if (rc == 0 && (uint64_t)got != req->len)
         rc = ss_seterr(err, SS_ECHANGED, 0, "source file %s/%s changed size while being read (shrank below %llu bytes)",
                        ls->root, req->path, (unsigned long long)(req->off + req->len));
-    if (rc == 0 && req->last) {
+    if (rc == 0 && req->last && !ls->live) {
         struct stat st;
         if (fstat(fd, &st) < 0)
             rc = ss_seterr(err, SS_ESOURCE, errno, "cannot stat source file %s/%s", ls->root, req->path);

@@ -26,6 +26,7 @@ typedef struct {
     uint64_t dst_size;          /* UPDATE: target size before the run */
     atomic_uint chunks_left;
     atomic_int failed;
+    atomic_int vanished;        /* a live source lost the file meanwhile */
     _Atomic uint64_t bytes, blocks, written;
 } file_job;
 
@@ -234,11 +235,13 @@ static void finalize(engine *e, file_job *job)
     ss_err err;
     int rc = 0;
 
-    if (atomic_load(&job->failed)) {
+    if (atomic_load(&job->failed) || atomic_load(&job->vanished)) {
         if (job->fd >= 0)
             close(job->fd);
         if (job->tmprel)
             ss_target_discard_tmp(e->tgt, job->tmprel);
+        if (!atomic_load(&job->failed))
+            emit(e, SS_EV_SKIPPED, it->act, s->path, "vanished from the source while being read", 0, 0);
         goto out;
     }
     int resized = it->act == SS_ACT_UPDATE && job->dst_size != s->size;
@@ -316,6 +319,8 @@ static void process_chunk(engine *e, worker *w, const chunk *c)
         atomic_store(&job->failed, 1);
         return;
     }
+    if (atomic_load(&job->vanished))
+        return;
     /* A dry-run copy needs no data: its size is the answer. */
     if (!e->writes && job->it->act == SS_ACT_COPY) {
         atomic_fetch_add(&job->bytes, c->len);
@@ -334,6 +339,10 @@ static void process_chunk(engine *e, worker *w, const chunk *c)
     /* Writes still reference the chunk buffer: finish them before reuse. */
     ss_err werr;
     int wrc = wait_writes(e, w, job, &werr);
+    if (rc == 1) {
+        atomic_store(&job->vanished, 1);
+        rc = 0;
+    }
     if (rc == 0 && wrc < 0) {
         err = werr;
         rc = -1;
@@ -603,6 +612,7 @@ static int build_plan(engine *e, const ss_entry_list *sl, const ss_entry_list *d
         .full = e->o->mode == SS_MODE_FULL,
         .owner = e->o->target.owner == SS_OWNER_SOURCE,
         .mtime = e->o->mtime && e->o->mode != SS_MODE_VERIFY,
+        .compare_only = e->o->mode == SS_MODE_VERIFY,
     };
     ss_plan_item *items = calloc(sl->n + dl->n + 1, sizeof *items);
     if (!items)

@@ -92,6 +92,7 @@ static void fill_entry(ss_entry *e, const struct stat *st)
     e->mode = st->st_mode & 07777;
     e->uid = st->st_uid;
     e->gid = st->st_gid;
+    e->nlink = (uint32_t)st->st_nlink;
 }
 
 static int read_link_at(int dfd, const char *name, const char *path, uint64_t hint,
@@ -158,6 +159,8 @@ static int walk_one(walk_state *w, int dfd, const char *name, const char *rel)
         return -1;
     if (e.type == SS_FT_DIR) {
         int sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub < 0 && errno == ENOENT)
+            return 0;   /* removed since it was listed (a dropped database) */
         if (sub < 0)
             return ss_seterr(w->err, SS_ESOURCE, errno, "cannot open directory %s/%s",
                              w->root_name, rel);

@@ -27,6 +27,7 @@ typedef struct {
     long mtime_nsec;
     uint32_t mode;          /* permission bits (st_mode & 07777) */
     uint32_t uid, gid;
+    uint32_t nlink;         /* hard links to a regular file */
     ss_ftype type;
 } ss_entry;
 

@@ -170,6 +170,7 @@ static int sync_pass(run_ctx *r, const char *src_dir, const char *dst_dir, ss_mo
     ss_source *src;
     if (ss_source_local_open(&src, src_dir, swo, err) < 0)
         return -1;
+    ss_source_local_set_live(src, o->conninfo != NULL);
     ss_sync_opts so = {
         .mode = mode,
         .jobs = o->jobs,
