@@ -466,6 +466,8 @@ static int prepare_tree(engine *e, ss_plan_item *items, size_t n, ss_err *err)
                 rc = ss_target_mkdir(e->tgt, it->src->path, err);
             else if (it->act == SS_ACT_SYMLINK)
                 rc = ss_target_symlink(e->tgt, it->src->path, it->src->link, it->src, err);
+            else
+                rc = ss_target_set_meta(e->tgt, -1, it->src->path, it->src, it->meta, err);
             if (rc < 0)
                 return -1;
         }

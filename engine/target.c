@@ -60,10 +60,23 @@ void ss_target_close(ss_target *t)
 int ss_target_rootfd(const ss_target *t) { return t->rootfd; }
 const char *ss_target_root(const ss_target *t) { return t->root; }
 
+/* A directory of ours that is read-only (mode 0555 in the source, or left
+ * so by a user) still has to take new entries and lose old ones: give the
+ * owner write and search permission. finish_dirs sets the final mode once
+ * the contents are done. Returns 1 when something was changed. */
+static int make_writable(int dfd)
+{
+    struct stat st;
+    if (fstat(dfd, &st) < 0 || (st.st_mode & S_IRWXU) == S_IRWXU)
+        return 0;
+    return fchmod(dfd, (st.st_mode & 07777) | S_IRWXU) == 0;
+}
+
 /* Remove everything inside the directory dfd (not dfd itself). */
 static int empty_dir(int dfd, const char *what, ss_err *err)
 {
-    int fd = dup(dfd);
+    make_writable(dfd);
+    int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
     if (!d) {
         if (fd >= 0)
@@ -104,7 +117,10 @@ int ss_target_remove(ss_target *t, const char *rel, ss_err *err)
         return ss_seterr(err, SS_ETARGET, -pfd, "cannot open parent of %s/%s", t->root, rel);
     }
     int rc = 0;
-    if (unlinkat(pfd, base, 0) < 0 && errno != ENOENT) {
+    int r = unlinkat(pfd, base, 0);
+    if (r < 0 && errno == EACCES && make_writable(pfd))
+        r = unlinkat(pfd, base, 0);
+    if (r < 0 && errno != ENOENT) {
         if (errno != EISDIR && errno != EPERM) {
             rc = ss_seterr(err, SS_ETARGET, errno, "cannot remove %s/%s", t->root, rel);
         } else {
@@ -132,7 +148,10 @@ int ss_target_mkdir(ss_target *t, const char *rel, ss_err *err)
     if (pfd < 0)
         return ss_seterr(err, SS_ETARGET, -pfd, "cannot open parent of %s/%s", t->root, rel);
     int rc = 0;
-    if (mkdirat(pfd, base, 0700) < 0 && errno != EEXIST)
+    int r = mkdirat(pfd, base, 0700);
+    if (r < 0 && errno == EACCES && make_writable(pfd))
+        r = mkdirat(pfd, base, 0700);
+    if (r < 0 && errno != EEXIST)
         rc = ss_seterr(err, SS_ETARGET, errno, "cannot create directory %s/%s", t->root, rel);
     close(pfd);
     return rc;
@@ -155,7 +174,10 @@ int ss_target_symlink(ss_target *t, const char *rel, const char *link, const ss_
     if (pfd < 0)
         return ss_seterr(err, SS_ETARGET, -pfd, "cannot open parent of %s/%s", t->root, rel);
     int rc = 0;
-    if (symlinkat(link, pfd, base) < 0) {
+    int r = symlinkat(link, pfd, base);
+    if (r < 0 && errno == EACCES && make_writable(pfd))
+        r = symlinkat(link, pfd, base);
+    if (r < 0) {
         rc = ss_seterr(err, SS_ETARGET, errno, "cannot create symlink %s/%s", t->root, rel);
     } else {
         uid_t u;
@@ -212,6 +234,15 @@ int ss_target_create_tmp(ss_target *t, const char *rel, char **tmprel, ss_err *e
     memcpy(tmp, rel, dirlen);
     snprintf(tmp + dirlen, 32, ".segsync.%016llx.tmp", (unsigned long long)XXH3_64bits(rel, strlen(rel)));
     int fd = ss_open_beneath(t->rootfd, tmp, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (fd == -EACCES) {
+        const char *b;
+        int pfd = ss_open_parent(t->rootfd, tmp, &b);
+        if (pfd >= 0) {
+            if (make_writable(pfd))
+                fd = ss_open_beneath(t->rootfd, tmp, O_RDWR | O_CREAT | O_TRUNC, 0600);
+            close(pfd);
+        }
+    }
     if (fd == -ELOOP || fd == -EISDIR) {
         /* Something odd sits under our temporary name: clear it. */
         ss_target_remove(t, tmp, NULL);
@@ -234,7 +265,10 @@ int ss_target_commit_tmp(ss_target *t, const char *tmprel, const char *rel, ss_e
     tbase = strrchr(tmprel, '/');
     tbase = tbase ? tbase + 1 : tmprel;
     int rc = 0;
-    if (renameat(pfd, tbase, pfd, base) < 0)
+    int r = renameat(pfd, tbase, pfd, base);
+    if (r < 0 && errno == EACCES && make_writable(pfd))
+        r = renameat(pfd, tbase, pfd, base);
+    if (r < 0)
         rc = ss_seterr(err, SS_ETARGET, errno, "cannot rename into place %s/%s", t->root, rel);
     close(pfd);
     return rc;
@@ -250,9 +284,36 @@ void ss_target_discard_tmp(ss_target *t, const char *tmprel)
     }
 }
 
+/* A symlink cannot be opened: its owner and mtime are set through its parent. */
+static int set_link_meta(ss_target *t, const char *rel, const ss_entry *src, unsigned what,
+                         ss_err *err)
+{
+    const char *base;
+    int pfd = ss_open_parent(t->rootfd, rel, &base);
+    if (pfd < 0)
+        return ss_seterr(err, SS_ETARGET, -pfd, "cannot open parent of %s/%s", t->root, rel);
+    int rc = 0;
+    uid_t u;
+    gid_t g;
+    if ((what & SS_META_OWNER) && chown_for(t, src, &u, &g) &&
+        fchownat(pfd, base, u, g, AT_SYMLINK_NOFOLLOW) < 0)
+        rc = ss_seterr(err, SS_ETARGET, errno, "cannot set owner of %s/%s", t->root, rel);
+    if (rc == 0 && (what & SS_META_MTIME)) {
+        struct timespec ts[2] = {
+            { .tv_nsec = UTIME_OMIT },
+            { .tv_sec = src->mtime_sec, .tv_nsec = src->mtime_nsec },
+        };
+        utimensat(pfd, base, ts, AT_SYMLINK_NOFOLLOW);
+    }
+    close(pfd);
+    return rc;
+}
+
 int ss_target_set_meta(ss_target *t, int fd, const char *rel, const ss_entry *src,
                        unsigned what, ss_err *err)
 {
+    if (src->type == SS_FT_LNK)
+        return set_link_meta(t, rel, src, what, err);
     int own = -1;
     if (fd < 0) {
         own = ss_open_beneath(t->rootfd, rel, O_RDONLY | (src->type == SS_FT_DIR ? O_DIRECTORY : 0), 0);
