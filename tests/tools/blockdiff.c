@@ -4,8 +4,9 @@
  *
  * For every regular file of SRC (symlinks, special files not counted):
  *  - new to DST, or DST has another type there, or some ancestor of it in DST
- *    is not a real directory (a symlink is replaced, never followed), or -f
- *    (full mode): its whole size is transferred;
+ *    is not a real directory (a symlink is replaced, never followed), or the
+ *    DST file has other hard links (it is replaced, never written in place),
+ *    or -f (full mode): its whole size is transferred;
  *  - else, for each source block i (bytes [i*BS, min((i+1)*BS, size))), the
  *    block's length counts when DST does not hold exactly those bytes at that
  *    offset (DST shorter: differs); blocks_changed counts such blocks.
@@ -108,7 +109,7 @@ static void walk(const char *sp, const char *dp, const char *rel)
             walk(s, have && S_ISDIR(ts.st_mode) ? t : NULL, r);
         } else if (S_ISREG(ss.st_mode)) {
             bytes_total += (uint64_t)ss.st_size;
-            if (!full_mode && have && S_ISREG(ts.st_mode)) {
+            if (!full_mode && have && S_ISREG(ts.st_mode) && ts.st_nlink == 1) {
                 compare_file(s, t, (uint64_t)ss.st_size, r);
             } else {
                 bytes_transferred += (uint64_t)ss.st_size;

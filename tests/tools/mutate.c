@@ -15,8 +15,10 @@
  * With OUTSIDE (a directory outside DIR, created if missing): a regular file
  * and a directory of DIR are replaced by absolute symlinks into OUTSIDE,
  * pointing at files/directories with the same names and sizes but other
- * contents. A sync that writes through a target symlink changes OUTSIDE;
- * the tests checksum OUTSIDE before and after.
+ * contents, and a regular file becomes a hard link to a file in OUTSIDE that
+ * differs from it in its first byte. A sync that writes through a target
+ * symlink or in place into a hard-linked file changes OUTSIDE; the tests
+ * checksum OUTSIDE before and after.
  *
  * Works as an unprivileged user too (read-only directories and files are
  * made writable around each change, owner changes are skipped).
@@ -520,6 +522,46 @@ static void outside_dir_link(const char *rel)
     free(vdir);
 }
 
+/* A regular file of DIR becomes a hard link to a file in OUTSIDE holding
+ * the same bytes but one: an in-place block update would write OUTSIDE. */
+static void outside_hardlink(const char *rel)
+{
+    char name[64];
+    snprintf(name, sizeof name, "victim-hardlink-%llu-%llu", (unsigned long long)g_seed,
+             (unsigned long long)g_stream++);
+    char *victim = tt_join(outside, name);
+    char *p = full(rel);
+    int in = open(p, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        tt_die("open %s", p);
+    int out = open(victim, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (out < 0)
+        tt_die("create %s", victim);
+    static unsigned char buf[1 << 16];
+    size_t n;
+    uint64_t total = 0;
+    while ((n = tt_read_full(in, buf, sizeof buf, p)) > 0) {
+        if (total == 0)
+            buf[0] ^= 0x5a;
+        tt_write_all(out, buf, n, victim);
+        total += n;
+        if (n < sizeof buf)
+            break;
+    }
+    close(in);
+    if (close(out) < 0)
+        tt_die("close %s", victim);
+    mode_t old = unlock_parent(rel);
+    if (unlink(p) < 0)
+        tt_die("unlink %s", p);
+    if (link(victim, p) < 0)
+        tt_die("link %s", p);
+    relock_parent(rel, old);
+    logc("file->outside-hardlink", rel);
+    free(victim);
+    free(p);
+}
+
 #define TIMES(n) for (unsigned _i = 0; _i < (n); _i++)
 #define WITH(var, k, max) for (char *var = pick(k, max); var; free(var), var = NULL, rescan())
 
@@ -554,6 +596,10 @@ int main(int argc, char **argv)
         }
         WITH(r, K_DIR_FILES, 0) {
             outside_dir_link(r);
+            protect(r);
+        }
+        WITH(r, K_REG_NONEMPTY, 4 << 20) {
+            outside_hardlink(r);
             protect(r);
         }
     }

@@ -26,6 +26,7 @@ static ss_entry mk(ss_ftype t, const char *link)
     e.type = t;
     e.size = t == SS_FT_REG ? 100 : 0;
     e.mode = t == SS_FT_DIR ? 0755 : t == SS_FT_LNK ? 0777 : 0644;
+    e.nlink = 1;
     e.uid = 1000;
     e.gid = 1000;
     e.mtime_sec = 1600000000;
@@ -192,6 +193,26 @@ static void test_full_mode_copies_regular_files(void **state)
     assert_int_equal(it.meta, SS_META_MODE);
 }
 
+static void test_hardlinked_target_replaced(void **state)
+{
+    (void)state;
+    ss_entry s = mk(SS_FT_REG, NULL), d = mk(SS_FT_REG, NULL);
+    d.nlink = 1;
+    EXPECT(ss_plan_decide(&s, &d, &DIFF_RAW_ROOT), SS_ACT_UPDATE, 0);
+    /* other names share the target file: never written in place */
+    d.nlink = 2;
+    EXPECT(ss_plan_decide(&s, &d, &DIFF_RAW_ROOT), SS_ACT_COPY, 0);
+    EXPECT(ss_plan_decide(&s, &d, &FULL), SS_ACT_COPY, 0);
+    /* verify only compares: contents still compared block by block */
+    ss_plan_opts verify = DIFF_RAW_ROOT;
+    verify.compare_only = 1;
+    EXPECT(ss_plan_decide(&s, &d, &verify), SS_ACT_UPDATE, 0);
+    /* the source's link count does not matter */
+    s.nlink = 3;
+    d.nlink = 1;
+    EXPECT(ss_plan_decide(&s, &d, &DIFF_RAW_ROOT), SS_ACT_UPDATE, 0);
+}
+
 static void test_directory_meta(void **state)
 {
     (void)state;
@@ -242,6 +263,7 @@ int main(void)
         cmocka_unit_test(test_symlink_same_and_retarget),
         cmocka_unit_test(test_regular_update_and_meta),
         cmocka_unit_test(test_full_mode_copies_regular_files),
+        cmocka_unit_test(test_hardlinked_target_replaced),
         cmocka_unit_test(test_directory_meta),
         cmocka_unit_test(test_source_special_ignored),
         cmocka_unit_test(test_act_names),
