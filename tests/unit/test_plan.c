@@ -12,7 +12,7 @@
 
 #include "engine/plan.h"
 
-static const ss_plan_opts DIFF = { 0, 0, 0 };
+static const ss_plan_opts DIFF = { .full = 0 };
 static const ss_plan_opts DIFF_RAW_ROOT = { .full = 0, .owner = 1, .mtime = 1 };
 static const ss_plan_opts DIFF_RAW = { .full = 0, .owner = 0, .mtime = 1 };
 static const ss_plan_opts FULL = { .full = 1, .owner = 1, .mtime = 1 };
