@@ -34,6 +34,7 @@ typedef struct {
     file_job *job;
     uint64_t off, len;
     int last;
+    int fetch_all;              /* known to differ: send without comparing */
 } chunk;
 
 typedef struct {
@@ -330,7 +331,8 @@ static void process_chunk(engine *e, worker *w, const chunk *c)
     }
     ss_range_req req = {
         .path = s->path, .file_size = s->size, .off = c->off, .len = c->len,
-        .block_size = e->bs, .last = c->last, .compare = job->it->act == SS_ACT_UPDATE,
+        .block_size = e->bs, .last = c->last,
+        .compare = job->it->act == SS_ACT_UPDATE && !c->fetch_all,
     };
     tsig_ctx tc = { e, job, w, c->off, c->len, 0, 0 };
     sink_ctx sc = { e, job, w };
@@ -480,6 +482,46 @@ static int prepare_tree(engine *e, ss_plan_item *items, size_t n, ss_err *err)
     return 0;
 }
 
+/* The ranges of one file to process, produced one at a time so a huge
+ * file never needs a list in memory. */
+typedef struct {
+    uint64_t size, pos;             /* uniform chunks over [pos, size) */
+    const uint32_t *blocks;         /* known differing blocks, or NULL */
+    size_t nblocks, bi;
+    uint64_t tail;                  /* known mode: [tail, size) is new */
+} range_iter;
+
+static int next_range(engine *e, range_iter *ri, chunk *c)
+{
+    uint64_t bs = e->bs;
+    if (ri->blocks) {
+        while (ri->bi < ri->nblocks && (uint64_t)ri->blocks[ri->bi] * bs >= ri->tail)
+            ri->bi++;   /* past the old end: the tail covers it */
+        if (ri->bi < ri->nblocks) {
+            uint64_t first = ri->blocks[ri->bi++], last = first;
+            while (ri->bi < ri->nblocks && ri->blocks[ri->bi] == last + 1 &&
+                   (last + 2 - first) * bs <= e->chunk_size && (uint64_t)(last + 1) * bs < ri->tail)
+                last = ri->blocks[ri->bi++];
+            c->off = first * bs;
+            uint64_t end = (last + 1) * bs;
+            c->len = (end < ri->size ? end : ri->size) - c->off;
+            c->fetch_all = 1;
+            c->last = 0;
+            return 1;
+        }
+        if (ri->pos < ri->tail)
+            ri->pos = ri->tail;
+    }
+    if (ri->pos >= ri->size)
+        return 0;
+    c->off = ri->pos;
+    c->len = ri->size - ri->pos < e->chunk_size ? ri->size - ri->pos : e->chunk_size;
+    c->fetch_all = ri->blocks != NULL;
+    ri->pos += c->len;
+    c->last = ri->pos == ri->size;
+    return 1;
+}
+
 static int start_file(engine *e, ss_plan_item *it, ss_err *err)
 {
     file_job *job = calloc(1, sizeof *job);
@@ -489,8 +531,20 @@ static int start_file(engine *e, ss_plan_item *it, ss_err *err)
     job->it = it;
     job->fd = -1;
     const ss_entry *s = it->src;
+    range_iter ri = { .size = s->size };
     if (it->act == SS_ACT_UPDATE) {
         job->dst_size = it->dst->size;
+        if (e->o->known_blocks &&
+            e->o->known_blocks(e->o->known_ctx, s->path, &ri.blocks, &ri.nblocks) == 1) {
+            ri.tail = job->dst_size / e->bs * e->bs;
+            if (ri.tail > s->size)
+                ri.tail = s->size;
+            static const uint32_t none[1];
+            if (!ri.blocks) {
+                ri.blocks = none;
+                ri.nblocks = 0;
+            }
+        }
         job->fd = ss_target_open_update(e->tgt, s->path, !e->writes, err);
     } else if (e->writes) {
         job->fd = ss_target_create_tmp(e->tgt, s->path, &job->tmprel, err);
@@ -499,28 +553,23 @@ static int start_file(engine *e, ss_plan_item *it, ss_err *err)
         free(job);
         return -1;
     }
-    uint64_t nchunks = s->size ? (s->size + e->chunk_size - 1) / e->chunk_size : 0;
-    if (nchunks == 0) {
-        atomic_store(&job->chunks_left, 1);
-        chunk_done(e, job);
-        return 0;
-    }
-    atomic_store(&job->chunks_left, (unsigned)nchunks);
-    for (uint64_t i = 0; i < nchunks; i++) {
-        chunk c = { job, i * e->chunk_size, 0, i + 1 == nchunks };
-        c.len = s->size - c.off < e->chunk_size ? s->size - c.off : e->chunk_size;
-        if (cancelled(e))
+    /* One reference for this producer, one per queued chunk: whoever drops
+     * the last finishes the file, whatever the order. */
+    atomic_store(&job->chunks_left, 1);
+    chunk c = { .job = job };
+    while (next_range(e, &ri, &c)) {
+        if (cancelled(e) || atomic_load(&job->failed)) {
             atomic_store(&job->failed, 1);
-        if (atomic_load(&job->failed) || ss_workq_push(&e->q, &c) < 0) {
-            /* Account for the chunks that will never run. */
-            uint64_t left = nchunks - i;
-            if (atomic_fetch_sub(&job->chunks_left, (unsigned)left) == left) {
-                atomic_store(&job->failed, 1);
-                finalize(e, job);
-            }
-            return 0;
+            break;
+        }
+        atomic_fetch_add(&job->chunks_left, 1);
+        if (ss_workq_push(&e->q, &c) < 0) {
+            atomic_fetch_sub(&job->chunks_left, 1);
+            atomic_store(&job->failed, 1);
+            break;
         }
     }
+    chunk_done(e, job);
     return 0;
 }
 

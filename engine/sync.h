@@ -78,6 +78,14 @@ typedef struct {
      * nor deleted (a pass over one part of the tree, PostgreSQL's excluded
      * files). NULL lists everything. */
     const ss_walk_opts *target_walk;
+    /* Incremental recovery: for a file present on both sides, the blocks
+     * known to differ (from the WAL). Return 1 with a sorted, duplicate-free
+     * list (valid until ss_sync returns; NULL/0 for "none"): only those
+     * blocks and any growth past the target's old end are sent, without
+     * reading the target; a shrink is a truncation. Return 0 to compare
+     * every block. NULL: compare everything. */
+    int (*known_blocks)(void *ctx, const char *path, const uint32_t **blocks, size_t *n);
+    void *known_ctx;
     /* Called from any thread; the callee serializes if it must. */
     void (*event)(void *ctx, const ss_event *ev);
     void *event_ctx;
