@@ -34,6 +34,7 @@ for c in $CASES; do
     rm -rf "$DST" "$OUT"
     cp -a "$SRC" "$DST"
     mutate_tree "$mseed" "$DST" "$OUT"
+    sed 's/^/  mutate: /' "$T/mutate.$mseed.log"
     out_before=$(tree_sum "$OUT")
     "$BLOCKDIFF" -v "$bs" "$SRC" "$DST" >"$T/bd" 2>"$T/bd.v"
     cat "$T/bd"
