@@ -1,0 +1,393 @@
+/* agent.c — the source side of the wire protocol: list, read, hash, answer. */
+#include "engine/agent.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine/net/session.h"
+#include "engine/pathsafe.h"
+#include "engine/source.h"
+#include "engine/walk.h"
+
+#define MAX_WORKERS 64
+
+typedef struct job {
+    ss_msg m;               /* a RANGE_REQ, owned */
+    struct job *next;
+} job;
+
+typedef struct {
+    const char *root;
+    int rootfd;
+    ss_session *s;
+    pthread_mutex_t mu;
+    pthread_cond_t nonempty, space;
+    job *head, *tail;
+    size_t queued, max_queued;
+    int stop;
+    atomic_int dead;        /* the stream failed: stop answering */
+    ss_err dead_err;        /* first send failure (under mu) */
+} agent;
+
+typedef struct {
+    agent *a;
+    uint64_t id;
+    int send_failed;
+} sink_ctx;
+
+static void mark_dead(agent *a, const ss_err *e)
+{
+    pthread_mutex_lock(&a->mu);
+    if (!atomic_load(&a->dead))
+        a->dead_err = *e;
+    atomic_store(&a->dead, 1);
+    pthread_mutex_unlock(&a->mu);
+}
+
+static int tsig_of_req(void *ctx, const ss_sig **sigs, size_t *n, ss_err *err)
+{
+    (void)err;
+    const ss_msg_range_req *rq = ctx;
+    *sigs = rq->sigs;
+    *n = rq->nsigs;
+    return 0;
+}
+
+static int send_run(void *ctx, uint64_t off, const void *data, size_t len, ss_err *err)
+{
+    sink_ctx *sc = ctx;
+    ss_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = SS_MSG_RANGE_DATA;
+    m.u.range_data.id = sc->id;
+    m.u.range_data.off = off;
+    m.u.range_data.len = (uint32_t)len;
+    m.u.range_data.hash_kind = SS_HASH_XXH3_128;
+    m.u.range_data.data = data;
+    if (ss_session_send(sc->a->s, &m, err) < 0) {
+        sc->send_failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
+/* Read the request's bytes into buf; check the file's size for the last
+ * range. Errors name the path under ROOT. */
+static int read_range(agent *a, const ss_msg_range_req *rq, void *buf, ss_err *err)
+{
+    if (!ss_path_is_safe(rq->path))
+        return ss_seterr(err, SS_EPROTO, 0, "refused path \"%s\": not beneath the root", rq->path);
+    int fd = ss_open_beneath(a->rootfd, rq->path, O_RDONLY, 0);
+    if (fd < 0)
+        return ss_seterr(err, SS_ESOURCE, -fd, "cannot open source file %s/%s", a->root, rq->path);
+    int rc = 0;
+    size_t got = 0;
+    while (got < rq->len) {
+        ssize_t n = pread(fd, (char *)buf + got, (size_t)rq->len - got, (off_t)(rq->off + got));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = ss_seterr(err, SS_ESOURCE, errno, "cannot read source file %s/%s", a->root,
+                           rq->path);
+            break;
+        }
+        if (n == 0) {
+            rc = ss_seterr(err, SS_ECHANGED, 0,
+                           "source file %s/%s changed size while being read (shrank below "
+                           "%llu bytes)",
+                           a->root, rq->path, (unsigned long long)(rq->off + rq->len));
+            break;
+        }
+        got += (size_t)n;
+    }
+    if (rc == 0 && rq->last) {
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+            rc = ss_seterr(err, SS_ESOURCE, errno, "cannot stat source file %s/%s", a->root,
+                           rq->path);
+        else if ((uint64_t)st.st_size != rq->file_size)
+            rc = ss_seterr(err, SS_ECHANGED, 0,
+                           "source file %s/%s changed size while being read (%llu bytes "
+                           "listed, %llu now)",
+                           a->root, rq->path, (unsigned long long)rq->file_size,
+                           (unsigned long long)st.st_size);
+    }
+    close(fd);
+    return rc;
+}
+
+typedef struct {
+    void *buf;
+    size_t buf_size;
+    ss_sig *sigs;
+    size_t nsigs;
+} worker_mem;
+
+static int grow(worker_mem *w, size_t len, size_t nsigs)
+{
+    if (len > w->buf_size) {
+        free(w->buf);
+        w->buf_size = 0;
+        if (!(w->buf = malloc(len)))
+            return -1;
+        w->buf_size = len;
+    }
+    if (nsigs > w->nsigs) {
+        free(w->sigs);
+        w->nsigs = 0;
+        if (!(w->sigs = malloc(nsigs * sizeof *w->sigs)))
+            return -1;
+        w->nsigs = nsigs;
+    }
+    return 0;
+}
+
+static void serve_range(agent *a, worker_mem *w, const ss_msg_range_req *rq)
+{
+    ss_err e = { 0 };
+    sink_ctx sc = { a, rq->id, 0 };
+    size_t nblocks = (size_t)((rq->len + rq->block_size - 1) / rq->block_size);
+    int rc;
+    if (grow(w, (size_t)rq->len, nblocks + 1) < 0)
+        rc = ss_seterr(&e, SS_EINTERNAL, ENOMEM, "out of memory");
+    else
+        rc = read_range(a, rq, w->buf, &e);
+    if (rc == 0) {
+        ss_range_req req = {
+            .path = rq->path, .file_size = rq->file_size, .off = rq->off, .len = rq->len,
+            .block_size = rq->block_size, .last = rq->last, .compare = rq->compare,
+        };
+        rc = ss_source_emit_diff(&req, w->buf, w->sigs, tsig_of_req, (void *)rq, send_run, &sc,
+                                 &e);
+    }
+    ss_msg m;
+    memset(&m, 0, sizeof m);
+    if (rc == 0) {
+        m.type = SS_MSG_RANGE_END;
+        m.u.range_end.id = rq->id;
+    } else if (!sc.send_failed) {
+        ss_msg_error_set(&m, rq->id, &e);
+    }
+    if (sc.send_failed || ss_session_send(a->s, &m, &e) < 0)
+        mark_dead(a, &e);
+}
+
+static void *worker_main(void *arg)
+{
+    agent *a = arg;
+    worker_mem w = { 0 };
+    for (;;) {
+        pthread_mutex_lock(&a->mu);
+        while (!a->head && !a->stop)
+            pthread_cond_wait(&a->nonempty, &a->mu);
+        job *j = a->head;
+        if (j) {
+            a->head = j->next;
+            if (!a->head)
+                a->tail = NULL;
+            a->queued--;
+            pthread_cond_signal(&a->space);
+        }
+        pthread_mutex_unlock(&a->mu);
+        if (!j)
+            break;
+        if (!atomic_load(&a->dead))
+            serve_range(a, &w, &j->m.u.range_req);
+        ss_msg_free(&j->m);
+        free(j);
+    }
+    free(w.buf);
+    free(w.sigs);
+    return NULL;
+}
+
+/* Hand a RANGE_REQ to the workers; waits while the queue is full. Takes m. */
+static int enqueue(agent *a, ss_msg *m, ss_err *err)
+{
+    job *j = malloc(sizeof *j);
+    if (!j) {
+        ss_msg_free(m);
+        return ss_seterr(err, SS_EINTERNAL, ENOMEM, "out of memory");
+    }
+    j->m = *m;
+    j->next = NULL;
+    pthread_mutex_lock(&a->mu);
+    while (a->queued >= a->max_queued)
+        pthread_cond_wait(&a->space, &a->mu);
+    if (a->tail)
+        a->tail->next = j;
+    else
+        a->head = j;
+    a->tail = j;
+    a->queued++;
+    pthread_cond_signal(&a->nonempty);
+    pthread_mutex_unlock(&a->mu);
+    return 0;
+}
+
+static int send_list(agent *a, ss_err *err)
+{
+    ss_entry_list l;
+    memset(&l, 0, sizeof l);
+    if (a->rootfd < 0)
+        return ss_seterr(err, SS_ESOURCE, 0, "no root to list");
+    if (ss_walk_fd(a->rootfd, a->root, NULL, &l, err) < 0)
+        return -1;
+    int rc = 0;
+    size_t i = 0;
+    while (rc == 0 && i < l.n) {
+        size_t taken = 0;
+        rc = ss_session_send_list(a->s, l.v + i, l.n - i, &taken, err);
+        i += taken;
+    }
+    ss_entry_list_free(&l);
+    if (rc == 0) {
+        ss_msg m = { .type = SS_MSG_LIST_END };
+        rc = ss_session_send(a->s, &m, err);
+    }
+    return rc;
+}
+
+/* HELLO in, HELLO out, compression on when both want it. */
+static int handshake(agent *a, const ss_agent_opts *o, ss_err *err)
+{
+    ss_msg m;
+    int r = ss_session_recv(a->s, &m, err);
+    if (r == 0)
+        return ss_seterr(err, SS_EPROTO, 0, "the client closed the connection before HELLO");
+    if (r < 0)
+        return -1;
+    if (m.type != SS_MSG_HELLO) {
+        ss_seterr(err, SS_EPROTO, 0, "expected HELLO, got %s", ss_msg_type_name(m.type));
+        ss_msg_free(&m);
+        return -1;
+    }
+    ss_msg_hello h = m.u.hello;
+    ss_msg_free(&m);
+    uint32_t offer = o->compress.mode == SS_Z_ZSTD ? SS_CAP_ZSTD : 0;
+    ss_msg reply;
+    memset(&reply, 0, sizeof reply);
+    reply.type = SS_MSG_HELLO;
+    reply.u.hello = h;
+    reply.u.hello.version = SS_PROTO_VERSION;
+    reply.u.hello.caps = h.caps & offer & SS_CAP_KNOWN;
+    if (ss_session_send(a->s, &reply, err) < 0)
+        return -1;
+    if (reply.u.hello.caps & SS_CAP_ZSTD)
+        return ss_session_compress(a->s, o->compress.level, err);
+    return 0;
+}
+
+int ss_agent_serve(const char *root, int rfd, int wfd, const ss_agent_opts *o, ss_err *err)
+{
+    ss_agent_opts dflt = { { SS_Z_ZSTD, SS_Z_DEFAULT_LEVEL }, 0 };
+    if (!o)
+        o = &dflt;
+    agent a;
+    memset(&a, 0, sizeof a);
+    a.root = root;
+    ss_err root_err = { 0 };
+    a.rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (a.rootfd < 0)
+        ss_seterr(&root_err, SS_ESOURCE, errno, "cannot open source directory %s", root);
+    if (ss_session_open(&a.s, rfd, wfd, 0, err) < 0) {
+        if (a.rootfd >= 0)
+            close(a.rootfd);
+        return -1;
+    }
+    pthread_mutex_init(&a.mu, NULL);
+    pthread_cond_init(&a.nonempty, NULL);
+    pthread_cond_init(&a.space, NULL);
+    unsigned nw = o->workers ? o->workers : 4;
+    if (nw > MAX_WORKERS)
+        nw = MAX_WORKERS;
+    a.max_queued = 2 * (size_t)nw;
+    pthread_t tids[MAX_WORKERS];
+    unsigned started = 0;
+
+    int rc = handshake(&a, o, err);
+    int ended = 0, err_sent = 0;
+    if (rc == 0 && a.rootfd < 0) {
+        *err = root_err;
+        rc = -1;
+    }
+    for (; rc == 0 && started < nw; started++)
+        if (pthread_create(&tids[started], NULL, worker_main, &a) != 0) {
+            rc = ss_seterr(err, SS_EINTERNAL, errno, "cannot start a worker thread");
+            break;
+        }
+    while (rc == 0 && !atomic_load(&a.dead)) {
+        ss_msg m;
+        int r = ss_session_recv(a.s, &m, err);
+        if (r < 0) {
+            rc = -1;
+            break;
+        }
+        if (r == 0)
+            break;
+        switch (m.type) {
+        case SS_MSG_LIST_REQ:
+            if (m.u.list_req.path && *m.u.list_req.path)
+                rc = ss_seterr(err, SS_EPROTO, 0, "listing a subtree is not supported");
+            else
+                rc = send_list(&a, err);
+            ss_msg_free(&m);
+            break;
+        case SS_MSG_RANGE_REQ:
+            rc = enqueue(&a, &m, err);
+            break;
+        case SS_MSG_END:
+            ended = 1;
+            ss_msg_free(&m);
+            break;
+        case SS_MSG_ERROR:
+            rc = ss_seterr(err, SS_EPROTO, 0, "the client reported: %s", m.u.error.text);
+            err_sent = 1;   /* no point answering */
+            ss_msg_free(&m);
+            break;
+        default:
+            rc = ss_seterr(err, SS_EPROTO, 0, "unexpected %s message from the client",
+                           ss_msg_type_name(m.type));
+            ss_msg_free(&m);
+            break;
+        }
+        if (ended)
+            break;
+    }
+    /* Answer what was asked, then stop the workers. */
+    pthread_mutex_lock(&a.mu);
+    a.stop = 1;
+    pthread_cond_broadcast(&a.nonempty);
+    pthread_mutex_unlock(&a.mu);
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(tids[i], NULL);
+    if (rc == 0 && atomic_load(&a.dead)) {
+        *err = a.dead_err;
+        rc = -1;
+        err_sent = 1;
+    }
+    ss_err e2;
+    if (rc < 0 && !err_sent) {
+        ss_msg m;
+        ss_msg_error_set(&m, 0, err);
+        ss_session_send(a.s, &m, &e2);
+    } else if (rc == 0 && ended) {
+        ss_msg m = { .type = SS_MSG_END };
+        if (ss_session_send(a.s, &m, err) < 0)
+            rc = -1;
+    }
+    ss_session_close_write(a.s, &e2);
+    ss_session_close(a.s);
+    pthread_cond_destroy(&a.nonempty);
+    pthread_cond_destroy(&a.space);
+    pthread_mutex_destroy(&a.mu);
+    if (a.rootfd >= 0)
+        close(a.rootfd);
+    return rc;
+}

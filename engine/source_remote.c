@@ -1,0 +1,616 @@
+/* source_remote.c — the source side is a segsync agent at the other end of
+ * a byte stream. One reader thread receives every message and hands each
+ * RANGE_DATA to the worker that asked for it (by request id). */
+#include "engine/source_remote.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/net/session.h"
+
+typedef struct {
+    uint64_t off;
+    uint32_t len;
+    ss_hash_kind kind;
+    ss_sig hash;
+} data_run;
+
+typedef struct pending {
+    uint64_t id;
+    uint64_t off, len;
+    char *buf;              /* the worker's buffer: bytes of [off, off+len) */
+    pthread_cond_t cv;
+    data_run *runs;
+    size_t nruns, cap;
+    int done;               /* 1 RANGE_END, -1 failed (err) */
+    ss_err err;
+    struct pending *next;
+} pending;
+
+typedef struct {
+    ss_source base;
+    char *name;
+    ss_session *s;
+    pthread_t reader;
+    int reader_started;
+    pthread_mutex_t mu;
+    pending *reqs;
+    uint64_t next_id;
+    int dead;               /* the session is over: every call fails with dead_err */
+    int closing;            /* destroy sent END: the end of the stream is expected */
+    ss_err dead_err;
+    pthread_cond_t list_cv;
+    int list_state;         /* 0 idle, 1 waiting, 2 done, -1 failed */
+    ss_entry_list list;
+    pid_t child;
+} remote_source;
+
+/* Why the agent's process ended, for the message of a dropped connection. */
+static void child_status(remote_source *rs, char *buf, size_t n)
+{
+    buf[0] = 0;
+    if (rs->child <= 0)
+        return;
+    int st = 0;
+    pid_t r = 0;
+    for (int i = 0; i < 200 && (r = waitpid(rs->child, &st, WNOHANG)) == 0; i++)
+        nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+    if (r != rs->child)
+        return;
+    rs->child = 0;
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
+        snprintf(buf, n, " (exit status 127: the remote shell or segsync was not found)");
+    else if (WIFEXITED(st))
+        snprintf(buf, n, " (exit status %d)", WEXITSTATUS(st));
+    else if (WIFSIGNALED(st))
+        snprintf(buf, n, " (killed by signal %d)", WTERMSIG(st));
+}
+
+/* Under mu: the session is over; wake everyone. */
+static void fail_all_locked(remote_source *rs, const ss_err *e)
+{
+    if (!rs->dead)
+        rs->dead_err = *e;
+    rs->dead = 1;
+    for (pending *p = rs->reqs; p; p = p->next) {
+        p->done = -1;
+        p->err = rs->dead_err;
+        pthread_cond_signal(&p->cv);
+    }
+    rs->reqs = NULL;
+    if (rs->list_state == 1)
+        rs->list_state = -1;
+    pthread_cond_broadcast(&rs->list_cv);
+}
+
+static void fail_all(remote_source *rs, const ss_err *e)
+{
+    pthread_mutex_lock(&rs->mu);
+    fail_all_locked(rs, e);
+    pthread_mutex_unlock(&rs->mu);
+}
+
+static pending *find_locked(remote_source *rs, uint64_t id, int unlink)
+{
+    for (pending **pp = &rs->reqs; *pp; pp = &(*pp)->next)
+        if ((*pp)->id == id) {
+            pending *p = *pp;
+            if (unlink)
+                *pp = p->next;
+            return p;
+        }
+    return NULL;
+}
+
+static int on_data(remote_source *rs, const ss_msg_range_data *d, ss_err *err)
+{
+    pthread_mutex_lock(&rs->mu);
+    pending *p = find_locked(rs, d->id, 0);
+    pthread_mutex_unlock(&rs->mu);
+    if (!p)
+        return ss_seterr(err, SS_EPROTO, 0, "source %s: RANGE_DATA for unknown request %llu",
+                         rs->name, (unsigned long long)d->id);
+    if (d->off < p->off || d->len > p->len || d->off - p->off > p->len - d->len)
+        return ss_seterr(err, SS_EPROTO, 0,
+                         "source %s: RANGE_DATA at %llu+%u outside the requested range",
+                         rs->name, (unsigned long long)d->off, d->len);
+    /* The waiting worker does not touch this part of its buffer until the
+     * run is announced below. */
+    memcpy(p->buf + (d->off - p->off), d->data, d->len);
+    pthread_mutex_lock(&rs->mu);
+    if (p->nruns == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 8;
+        data_run *r = realloc(p->runs, cap * sizeof *r);
+        if (!r) {
+            pthread_mutex_unlock(&rs->mu);
+            return ss_seterr(err, SS_EINTERNAL, ENOMEM, "out of memory");
+        }
+        p->runs = r;
+        p->cap = cap;
+    }
+    p->runs[p->nruns++] = (data_run){ d->off, d->len, d->hash_kind, d->hash };
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&rs->mu);
+    return 0;
+}
+
+static int on_list(remote_source *rs, const ss_msg_list_entry *l, ss_err *err)
+{
+    int rc = 0;
+    pthread_mutex_lock(&rs->mu);
+    if (rs->list_state != 1)
+        rc = ss_seterr(err, SS_EPROTO, 0, "source %s: unexpected LIST_ENTRY", rs->name);
+    for (size_t i = 0; rc == 0 && i < l->n; i++)
+        rc = ss_entry_list_push(&rs->list, &l->v[i], err);
+    pthread_mutex_unlock(&rs->mu);
+    return rc;
+}
+
+static void *reader_main(void *arg)
+{
+    remote_source *rs = arg;
+    for (;;) {
+        ss_msg m;
+        ss_err e = { 0 };
+        int r = ss_session_recv(rs->s, &m, &e);
+        if (r <= 0) {
+            pthread_mutex_lock(&rs->mu);
+            int closing = rs->closing;
+            pthread_mutex_unlock(&rs->mu);
+            char why[128];
+            child_status(rs, why, sizeof why);
+            if (closing && r == 0)
+                ss_seterr(&e, SS_EINTERNAL, 0, "source %s: session closed", rs->name);
+            else if (r == 0)
+                ss_seterr(&e, SS_ESOURCE, 0,
+                          "source %s: connection closed by the agent (it exited or was "
+                          "killed)%s", rs->name, why);
+            else {
+                ss_err_prefix(&e, ": ");
+                ss_err_prefix(&e, rs->name);
+                ss_err_prefix(&e, "source ");
+                if (why[0] && strlen(e.msg) + strlen(why) < sizeof e.msg)
+                    strcat(e.msg, why);
+            }
+            fail_all(rs, &e);
+            return NULL;
+        }
+        int rc = 0, stop = 0;
+        switch (m.type) {
+        case SS_MSG_LIST_ENTRY:
+            rc = on_list(rs, &m.u.list, &e);
+            break;
+        case SS_MSG_LIST_END:
+            pthread_mutex_lock(&rs->mu);
+            if (rs->list_state == 1)
+                rs->list_state = 2;
+            pthread_cond_broadcast(&rs->list_cv);
+            pthread_mutex_unlock(&rs->mu);
+            break;
+        case SS_MSG_RANGE_DATA:
+            rc = on_data(rs, &m.u.range_data, &e);
+            break;
+        case SS_MSG_RANGE_END:
+        case SS_MSG_ERROR: {
+            uint64_t id = m.type == SS_MSG_ERROR ? m.u.error.id : m.u.range_end.id;
+            if (m.type == SS_MSG_ERROR && id == 0) {
+                rc = ss_seterr(&e, m.u.error.kind, 0, "source %s: %s", rs->name, m.u.error.text);
+                break;
+            }
+            pthread_mutex_lock(&rs->mu);
+            pending *p = find_locked(rs, id, 1);
+            if (p) {
+                if (m.type == SS_MSG_ERROR) {
+                    p->done = -1;
+                    ss_seterr(&p->err, m.u.error.kind, 0, "source %s: %s", rs->name,
+                              m.u.error.text);
+                } else {
+                    p->done = 1;
+                }
+                pthread_cond_signal(&p->cv);
+            }
+            pthread_mutex_unlock(&rs->mu);
+            if (!p)
+                rc = ss_seterr(&e, SS_EPROTO, 0, "source %s: %s for unknown request %llu",
+                               rs->name, ss_msg_type_name(m.type), (unsigned long long)id);
+            break;
+        }
+        case SS_MSG_END:
+            ss_seterr(&e, SS_ESOURCE, 0, "source %s: the agent ended the session", rs->name);
+            rc = -1;
+            stop = 1;
+            break;
+        default:
+            rc = ss_seterr(&e, SS_EPROTO, 0, "source %s: unexpected %s message", rs->name,
+                           ss_msg_type_name(m.type));
+            break;
+        }
+        ss_msg_free(&m);
+        if (rc < 0 || stop) {
+            fail_all(rs, &e);
+            return NULL;
+        }
+    }
+}
+
+static int remote_list(ss_source *s, ss_entry_list *out, ss_err *err)
+{
+    remote_source *rs = (remote_source *)s;
+    pthread_mutex_lock(&rs->mu);
+    if (rs->dead) {
+        *err = rs->dead_err;
+        pthread_mutex_unlock(&rs->mu);
+        return -1;
+    }
+    ss_entry_list_free(&rs->list);
+    memset(&rs->list, 0, sizeof rs->list);
+    rs->list_state = 1;
+    pthread_mutex_unlock(&rs->mu);
+    ss_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = SS_MSG_LIST_REQ;
+    ss_err se;
+    int sent = ss_session_send(rs->s, &m, &se);
+    pthread_mutex_lock(&rs->mu);
+    while (sent == 0 && rs->list_state == 1)
+        pthread_cond_wait(&rs->list_cv, &rs->mu);
+    int rc = 0;
+    if (rs->list_state != 2) {
+        if (rs->dead)
+            *err = rs->dead_err;
+        else
+            ss_seterr(err, SS_ESOURCE, 0, "source %s: cannot send: %s", rs->name, se.msg);
+        rc = -1;
+    } else {
+        *out = rs->list;
+        memset(&rs->list, 0, sizeof rs->list);
+        /* The root's own attributes do not cross the wire (yet). */
+        out->root.path = (char *)"";
+        out->root.type = SS_FT_OTHER;
+    }
+    rs->list_state = 0;
+    pthread_mutex_unlock(&rs->mu);
+    if (rc == 0)
+        ss_entry_list_sort(out);
+    return rc;
+}
+
+static int remote_range(ss_source *s, ss_worker *w, const ss_range_req *req, ss_tsig_fn tsig,
+                        void *tctx, ss_block_sink sink, void *sctx, ss_err *err)
+{
+    remote_source *rs = (remote_source *)s;
+    if (req->len > w->buf_size || req->len > SS_NET_MAX_CHUNK)
+        return ss_seterr(err, SS_EINTERNAL, 0, "range larger than the worker buffer");
+    const ss_sig *t = NULL;
+    size_t nt = 0;
+    /* Signatures first: they travel in the request. */
+    if (req->compare && tsig(tctx, &t, &nt, err) < 0)
+        return -1;
+    size_t nblocks = (size_t)((req->len + req->block_size - 1) / req->block_size);
+    if (nt > nblocks)
+        nt = nblocks;
+
+    pending p;
+    memset(&p, 0, sizeof p);
+    p.off = req->off;
+    p.len = req->len;
+    p.buf = w->buf;
+    pthread_cond_init(&p.cv, NULL);
+    pthread_mutex_lock(&rs->mu);
+    if (rs->dead) {
+        *err = rs->dead_err;
+        pthread_mutex_unlock(&rs->mu);
+        pthread_cond_destroy(&p.cv);
+        return -1;
+    }
+    p.id = ++rs->next_id;
+    p.next = rs->reqs;
+    rs->reqs = &p;
+    pthread_mutex_unlock(&rs->mu);
+
+    ss_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = SS_MSG_RANGE_REQ;
+    m.u.range_req = (ss_msg_range_req){
+        .id = p.id, .path = (char *)req->path, .file_size = req->file_size, .off = req->off,
+        .len = req->len, .block_size = req->block_size, .last = req->last,
+        .compare = req->compare, .sigs = (ss_sig *)t, .nsigs = nt,
+    };
+    ss_err se;
+    if (ss_session_send(rs->s, &m, &se) < 0) {
+        ss_err_prefix(&se, ": cannot send: ");
+        ss_err_prefix(&se, rs->name);
+        ss_err_prefix(&se, "source ");
+        pthread_mutex_lock(&rs->mu);
+        if (find_locked(rs, p.id, 1))
+            p.done = -1, p.err = se;
+        pthread_mutex_unlock(&rs->mu);
+    }
+
+    /* Hand each run to the sink as it arrives; keep waiting until the
+     * request is closed even after a failure, so the reader never writes
+     * into a buffer that was handed back. */
+    int rc = 0;
+    size_t taken = 0;
+    pthread_mutex_lock(&rs->mu);
+    for (;;) {
+        while (taken == p.nruns && !p.done)
+            pthread_cond_wait(&p.cv, &rs->mu);
+        if (taken == p.nruns)
+            break;
+        data_run r = p.runs[taken++];
+        pthread_mutex_unlock(&rs->mu);
+        if (rc == 0) {
+            ss_msg_range_data d = { p.id, r.off, r.len, r.kind, r.hash,
+                                    p.buf + (r.off - p.off) };
+            if (ss_msg_range_data_verify(&d, err) < 0) {
+                ss_err_prefix(err, ": ");
+                ss_err_prefix(err, rs->name);
+                ss_err_prefix(err, "source ");
+                rc = -1;
+            } else if (sink(sctx, r.off, d.data, r.len, err) < 0) {
+                rc = -1;
+            }
+        }
+        pthread_mutex_lock(&rs->mu);
+    }
+    if (p.done < 0 && rc == 0) {
+        *err = p.err;
+        rc = -1;
+    }
+    pthread_mutex_unlock(&rs->mu);
+    free(p.runs);
+    pthread_cond_destroy(&p.cv);
+    return rc;
+}
+
+static uint64_t remote_wire_bytes(ss_source *s)
+{
+    return ss_session_bytes_in(((remote_source *)s)->s);
+}
+
+static void remote_destroy(ss_source *s)
+{
+    remote_source *rs = (remote_source *)s;
+    if (rs->s) {
+        ss_err e;
+        pthread_mutex_lock(&rs->mu);
+        int dead = rs->dead;
+        rs->closing = 1;
+        pthread_mutex_unlock(&rs->mu);
+        if (!dead) {
+            ss_msg m;
+            memset(&m, 0, sizeof m);
+            m.type = SS_MSG_END;
+            ss_session_send(rs->s, &m, &e);
+        }
+        ss_session_close_write(rs->s, &e);
+        if (rs->reader_started)
+            pthread_join(rs->reader, NULL);
+        ss_session_close(rs->s);
+    }
+    if (rs->child > 0)
+        while (waitpid(rs->child, NULL, 0) < 0 && errno == EINTR)
+            ;
+    ss_entry_list_free(&rs->list);
+    pthread_cond_destroy(&rs->list_cv);
+    pthread_mutex_destroy(&rs->mu);
+    free(rs->name);
+    free(rs);
+}
+
+static const ss_source_ops remote_ops = {
+    .list = remote_list,
+    .range = remote_range,
+    .wire_bytes = remote_wire_bytes,
+    .destroy = remote_destroy,
+};
+
+static int handshake(remote_source *rs, const ss_zopt *z, ss_err *err)
+{
+    ss_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = SS_MSG_HELLO;
+    m.u.hello = (ss_msg_hello){ SS_PROTO_VERSION, z && z->mode == SS_Z_ZSTD ? SS_CAP_ZSTD : 0,
+                                8192, 4u << 20 };
+    ss_err e;
+    if (ss_session_send(rs->s, &m, &e) < 0) {
+        char why[128];
+        child_status(rs, why, sizeof why);
+        return ss_seterr(err, SS_ESOURCE, 0, "source %s: cannot reach the agent: %s%s",
+                         rs->name, e.msg, why);
+    }
+    int r = ss_session_recv(rs->s, &m, &e);
+    if (r <= 0) {
+        char why[128];
+        child_status(rs, why, sizeof why);
+        if (r == 0)
+            return ss_seterr(err, SS_ESOURCE, 0,
+                             "source %s: the agent closed the connection before answering%s",
+                             rs->name, why);
+        return ss_seterr(err, e.kind, 0, "source %s: %s%s", rs->name, e.msg, why);
+    }
+    int rc = 0;
+    if (m.type == SS_MSG_ERROR)
+        rc = ss_seterr(err, m.u.error.kind, 0, "source %s: %s", rs->name, m.u.error.text);
+    else if (m.type != SS_MSG_HELLO)
+        rc = ss_seterr(err, SS_EPROTO, 0, "source %s: expected HELLO, got %s", rs->name,
+                       ss_msg_type_name(m.type));
+    else if ((m.u.hello.caps & SS_CAP_ZSTD) && z && z->mode == SS_Z_ZSTD)
+        rc = ss_session_compress(rs->s, z->level, err);
+    ss_msg_free(&m);
+    return rc;
+}
+
+static int open_session(ss_source **out, const char *name, int rfd, int wfd,
+                        const ss_zopt *z, pid_t child, ss_err *err)
+{
+    *out = NULL;
+    remote_source *rs = calloc(1, sizeof *rs);
+    if (!rs || !(rs->name = strdup(name))) {
+        free(rs);
+        close(rfd);
+        if (wfd != rfd)
+            close(wfd);
+        return ss_seterr(err, SS_EINTERNAL, ENOMEM, "out of memory");
+    }
+    rs->child = child;
+    rs->base.ops = &remote_ops;
+    rs->base.name = rs->name;
+    pthread_mutex_init(&rs->mu, NULL);
+    pthread_cond_init(&rs->list_cv, NULL);
+    if (ss_session_open(&rs->s, rfd, wfd, 1, err) < 0) {
+        close(rfd);
+        if (wfd != rfd)
+            close(wfd);
+        rs->dead = 1;
+        remote_destroy(&rs->base);
+        return -1;
+    }
+    if (handshake(rs, z, err) < 0) {
+        rs->dead = 1;
+        remote_destroy(&rs->base);
+        return -1;
+    }
+    if (pthread_create(&rs->reader, NULL, reader_main, rs) != 0) {
+        ss_seterr(err, SS_EINTERNAL, errno, "cannot start the reader thread");
+        rs->dead = 1;
+        remote_destroy(&rs->base);
+        return -1;
+    }
+    rs->reader_started = 1;
+    *out = &rs->base;
+    return 0;
+}
+
+int ss_source_remote_open(ss_source **out, const char *name, int rfd, int wfd,
+                          const ss_zopt *compress, ss_err *err)
+{
+    return open_session(out, name, rfd, wfd, compress, 0, err);
+}
+
+/* Quote s for the remote shell (ssh hands the command line to one) unless
+ * it is made of characters no shell treats specially. */
+static char *shell_word(const char *s)
+{
+    static const char safe[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                               "0123456789_-./:=,+@%";
+    if (*s && strspn(s, safe) == strlen(s))
+        return strdup(s);
+    size_t n = 3;
+    for (const char *p = s; *p; p++)
+        n += *p == '\'' ? 4 : 1;
+    char *q = malloc(n), *o = q;
+    if (!q)
+        return NULL;
+    *o++ = '\'';
+    for (const char *p = s; *p; p++) {
+        if (*p == '\'') {
+            memcpy(o, "'\\''", 4);
+            o += 4;
+        } else {
+            *o++ = *p;
+        }
+    }
+    *o++ = '\'';
+    *o = 0;
+    return q;
+}
+
+int ss_source_remote_spawn(ss_source **out, const ss_remote_spec *spec, ss_err *err)
+{
+    *out = NULL;
+    const char *rsh = spec->rsh && *spec->rsh ? spec->rsh : "ssh";
+    char *rshcopy = strdup(rsh);
+    char *rpath = shell_word(spec->remote_path && *spec->remote_path ? spec->remote_path
+                                                                      : "segsync");
+    char *rdir = shell_word(spec->dir && *spec->dir ? spec->dir : ".");
+    char zarg[32];
+    if (spec->compress.mode == SS_Z_ZSTD)
+        snprintf(zarg, sizeof zarg, "--compress=zstd:%d", spec->compress.level);
+    else
+        snprintf(zarg, sizeof zarg, "--compress=none");
+    size_t nw = 0;
+    for (const char *p = rsh; *p; p++)
+        nw++;
+    char **argv = calloc(nw + 8, sizeof *argv);
+    size_t argc = 0;
+    int rc = 0;
+    if (!rshcopy || !rpath || !rdir || !argv) {
+        rc = ss_seterr(err, SS_EINTERNAL, ENOMEM, "out of memory");
+        goto out;
+    }
+    char *save = NULL;
+    for (char *w = strtok_r(rshcopy, " \t", &save); w; w = strtok_r(NULL, " \t", &save))
+        argv[argc++] = w;
+    if (argc == 0) {
+        rc = ss_seterr(err, SS_EUSAGE, 0, "empty --rsh command");
+        goto out;
+    }
+    argv[argc++] = (char *)spec->host;
+    argv[argc++] = rpath;
+    argv[argc++] = (char *)"serve";
+    argv[argc++] = zarg;
+    argv[argc++] = (char *)"--";
+    argv[argc++] = rdir;
+    argv[argc] = NULL;
+
+    int to_child[2], from_child[2];
+    if (pipe2(to_child, O_CLOEXEC) < 0) {
+        rc = ss_seterr(err, SS_EINTERNAL, errno, "cannot create a pipe");
+        goto out;
+    }
+    if (pipe2(from_child, O_CLOEXEC) < 0) {
+        rc = ss_seterr(err, SS_EINTERNAL, errno, "cannot create a pipe");
+        close(to_child[0]);
+        close(to_child[1]);
+        goto out;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        rc = ss_seterr(err, SS_EINTERNAL, errno, "cannot start %s", argv[0]);
+        close(to_child[0]);
+        close(to_child[1]);
+        close(from_child[0]);
+        close(from_child[1]);
+        goto out;
+    }
+    if (pid == 0) {
+        /* The child: plain signal state, the pipes as stdin / stdout. */
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGPIPE, SIG_DFL);
+        if (dup2(to_child[0], 0) < 0 || dup2(from_child[1], 1) < 0)
+            _exit(127);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    close(to_child[0]);
+    close(from_child[1]);
+    char *name = malloc(strlen(spec->host) + 1);
+    if (!name) {
+        close(to_child[1]);
+        close(from_child[0]);
+        waitpid(pid, NULL, 0);
+        rc = ss_seterr(err, SS_EINTERNAL, ENOMEM, "out of memory");
+        goto out;
+    }
+    strcpy(name, spec->host);
+    rc = open_session(out, name, from_child[0], to_child[1], &spec->compress, pid, err);
+    free(name);
+out:
+    free(argv);
+    free(rshcopy);
+    free(rpath);
+    free(rdir);
+    return rc;
+}

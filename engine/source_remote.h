@@ -1,0 +1,40 @@
+/*
+ * source_remote.h — a source served by `segsync serve` over a byte stream.
+ *
+ * list() asks the agent for the tree; range() (called concurrently by the
+ * engine's workers) sends the target's signatures in a RANGE_REQ with a
+ * unique id and waits for the agent's RANGE_DATA runs, which one reader
+ * thread demultiplexes into the waiting worker's buffer. Every run's XXH3
+ * is checked before it reaches the sink. Errors from the agent read
+ * "source HOST: ..."; a dropped connection or a dead agent fails every
+ * waiting call with a clear message (nothing hangs).
+ */
+#ifndef SEGSYNC_SOURCE_REMOTE_H
+#define SEGSYNC_SOURCE_REMOTE_H
+
+#include <sys/types.h>
+
+#include "engine/net/zstream.h"
+#include "engine/source.h"
+
+/* A session with an agent already running at the other end of rfd / wfd
+ * (the source owns and closes them). `name` is used in messages
+ * ("source NAME: ..."). Runs the HELLO exchange before returning. */
+int ss_source_remote_open(ss_source **out, const char *name, int rfd, int wfd,
+                          const ss_zopt *compress, ss_err *err);
+
+typedef struct {
+    const char *host;
+    const char *dir;            /* on the agent's host */
+    const char *rsh;            /* command, split on blanks; NULL = "ssh" */
+    const char *remote_path;    /* the agent binary there; NULL = "segsync" */
+    ss_zopt compress;
+} ss_remote_spec;
+
+/* Start `RSH HOST REMOTE_PATH serve --compress=... -- DIR` (argv built
+ * here, no local shell; the remote shell that ssh runs sees DIR quoted)
+ * and open a session over its stdin/stdout. The child is reaped by
+ * destroy. */
+int ss_source_remote_spawn(ss_source **out, const ss_remote_spec *spec, ss_err *err);
+
+#endif
