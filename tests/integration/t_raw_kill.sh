@@ -16,22 +16,30 @@ mk_tree 13 "$SRC" "${SCALE:-2.8}"
 cp -a "$SRC" "$DST"
 echo "source: $(sum_sizes "$SRC") bytes"
 
-# Calibrate: how long one full run takes here (ASan builds are slower);
-# random delays fall within it.
-t0=$(date +%s%N)
+# Calibrate: how long a full run and a differential run of a drifted copy
+# take here (ASan builds are slower); random delays fall within them.
+ms_now() { echo $(( $(date +%s%N) / 1000000 )); }
+t0=$(ms_now)
 run_ss calib full --raw -j 2 "$SRC" "$DST"
 expect_rc calib 0
-span=$(( ($(date +%s%N) - t0) / 1000000 ))
-[ "$span" -ge 100 ] || span=100
-echo "one full run: ${span} ms"
+span_full=$(( $(ms_now) - t0 ))
+mutate_tree 1300 "$DST" "$OUT"
+t0=$(ms_now)
+run_ss calib differential --raw -j 2 "$SRC" "$DST"
+expect_rc calib 0
+span_differential=$(( $(ms_now) - t0 ))
+[ "$span_full" -ge 100 ] || span_full=100
+[ "$span_differential" -ge 50 ] || span_differential=50
+echo "one full run: ${span_full} ms, one differential run: ${span_differential} ms"
 
-# mode:signal:delay_ms (delay "" = random within one run's time; a third
-# of it for TERM)
-ROUNDS=${ROUNDS:-"differential:KILL: differential:KILL:30 full:KILL: full:TERM: differential:KILL:"}
+# mode:signal:delay_ms (delay "" = random within one run's time of that
+# mode; a third of it for TERM)
+ROUNDS=${ROUNDS:-"differential:KILL: differential:KILL:30 full:KILL: full:TERM: differential:KILL: full:KILL: differential:TERM:"}
 r=0
 for round in $ROUNDS; do
     mode=${round%%:*} rest=${round#*:}
     sig=${rest%%:*} ms=${rest#*:}
+    eval "span=\$span_$mode"
     if [ -z "$ms" ] && [ "$sig" = TERM ]; then ms=$((span / 3)); fi
     [ -n "$ms" ] || ms=$((5 + $(rand_below "$span")))
     r=$((r + 1))
