@@ -278,15 +278,29 @@ checksums_check() {
 }
 
 # no_backup_in_progress PORT: no base backup bracket is left open on the
-# source: no walsender/backend in a backup and a new bracket can be taken.
+# source. PostgreSQL 15 has no view of non-exclusive backups and allows
+# several at once, so: no other session whose last statement started a
+# backup (segsync's session shows "pg_backup_start" until it stops the
+# backup; the wait lets a backend notice its client is gone), no walsender
+# base backup, and a new bracket can still be taken and stopped.
 no_backup_in_progress() {
+    _end=$(( $(date +%s) + 30 ))
+    while :; do
+        _n=$(psql_at "$1" postgres "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND (query ILIKE '%pg_backup_start%' OR query ILIKE '%pg_start_backup%')")
+        [ "$_n" = 0 ] && break
+        [ "$(date +%s)" -lt "$_end" ] || {
+            psql_at "$1" postgres "SELECT pid, state, query FROM pg_stat_activity WHERE backend_type = 'client backend'"
+            fail "a session on port $1 still has a backup started (30 s after segsync ended)"; }
+        sleep 0.2
+    done
     _n=$(psql_at "$1" postgres "SELECT count(*) FROM pg_stat_progress_basebackup")
     [ "$_n" = 0 ] || fail "pg_stat_progress_basebackup is not empty on port $1"
-    psql_file "$1" postgres >"$W/bracket.out" 2>&1 <<'EOF' || { cat "$W/bracket.out"; fail "a new backup bracket cannot be started on port $1 (one left in progress?)"; }
+    psql_file "$1" postgres >"$W/bracket.out" 2>&1 <<'EOF' || { cat "$W/bracket.out"; fail "a new backup bracket cannot be taken on port $1"; }
 SELECT 1 FROM pg_backup_start('segsync-test-probe', true);
 SELECT 1 FROM pg_backup_stop(false);
 EOF
 }
+
 
 # ---- writes on the primary ----------------------------------------------------
 

@@ -10,6 +10,7 @@
 #  - source server unreachable (closed port): non-zero, "source server" in
 #    the message, target unchanged;
 #  - running source without --source-server: exit 2, target unchanged;
+#  - a target whose pg_control says another block size: exit 2, unchanged;
 #  - --dry-run changes nothing;
 #  - kill -9 of segsync mid-run (after it removed the target's pg_control):
 #    PostgreSQL refuses to start the target, no backup is left in progress on
@@ -99,6 +100,53 @@ expect_rc nosrv 2
 err_mentions "$W/nosrv.err" "--source-server"
 unchanged "no --source-server" "$M" "$before"
 
+log "a target with another block size"
+# pg_control of the mirror rewritten with BLCKSZ 32768 (CRC-32C fixed): what a
+# Greenplum-shaped (32 KiB) data directory would say.
+PY=""
+for _p in /usr/bin/python3 /usr/local/bin/python3; do [ -x "$_p" ] && { PY=$_p; break; }; done
+[ -n "$PY" ] || PY=$(command -v python3 || true)
+if [ -n "$PY" ]; then
+    cp -p "$M/global/pg_control" "$W/pg_control.saved"
+    # rewritten in place (same file, same owner) by the invoking user
+    "$PY" - "$M/global/pg_control" 32768 <<'PYEOF'
+import struct, sys
+def crc32c(b):
+    t = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        t.append(c)
+    c = 0xFFFFFFFF
+    for x in b:
+        c = t[(c ^ x) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+p = sys.argv[1]; new = int(sys.argv[2])
+d = bytearray(open(p, 'rb').read())
+n = next(n for n in range(100, 512) if struct.pack('<I', crc32c(d[:n])) == d[n:n+4])
+f = d.find(struct.pack('<d', 1234567.0))
+assert 0 < f < n
+old = struct.unpack_from('<I', d, f + 8)[0]
+assert old in (8192, 32768, 16384, 4096, 1024, 2048), old
+struct.pack_into('<I', d, f + 8, new)
+struct.pack_into('<I', d, n, crc32c(d[:n]))
+open(p, 'wb').write(d)
+print("blcksz %d -> %d (crc at %d)" % (old, new, n))
+PYEOF
+    before_bs=$(tree_sum "$M")
+    run_ss blcksz differential --source-server="$SRC" --slot=bad1 -R "$P" "$M"
+    [ "$RC" != 0 ] || fail "differential into a target with another block size: exit 0"
+    expect_rc_soft blcksz 2 "differential into a target whose pg_control says BLCKSZ 32768"
+    err_mentions "$W/blcksz.err" "block size"
+    unchanged "another block size" "$M" "$before_bs"
+    no_slot bad1
+    $AS cp -p "$W/pg_control.saved" "$M/global/pg_control"
+    [ "$(tree_sum "$M")" = "$before" ] || fail "could not restore the mirror's pg_control"
+else
+    echo "(no python3: block size check skipped)"
+fi
+
 log "dry run"
 pgbench_run "$PP" -n -c 2 -t 200 postgres >"$W/pgbench.1.log" 2>&1 || fail "pgbench"
 run_ss dry differential -n --source-server="$SRC" --slot=bad1 -R "$P" "$M"
@@ -131,10 +179,13 @@ refuses_to_start() {
     fi
 }
 
-# descendants PID: PID and every process below it.
+# descendants PID: PID and every process below it (from /proc: no pgrep needed).
 descendants() {
     echo "$1"
-    for _c in $(pgrep -P "$1" 2>/dev/null || true); do descendants "$_c"; done
+    for _c in $(cat /proc/[0-9]*/stat 2>/dev/null |
+                awk -v p="$1" '{ pid = $1; sub(/.*\) /, ""); if ($2 == p) print pid }'); do
+        descendants "$_c"
+    done
 }
 
 log "kill -9 mid-run, then rerun"
