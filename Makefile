@@ -3,9 +3,12 @@
 CC      ?= cc
 PKGS    := liburing libxxhash libzstd libpq libcrypto
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -I. \
+SAN     ?=
+# The project's own flags live apart from CFLAGS so that `make CFLAGS=...`
+# (as check-asan does) adds to them instead of replacing them.
+ALL_CFLAGS = $(CFLAGS) $(SAN) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -I. \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
+LDLIBS  += $(SAN) $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
 BUILD   ?= build
 
 ENGINE_SRC := $(wildcard engine/*.c engine/pg/*.c engine/net/*.c engine/recovery/*.c)
@@ -27,7 +30,7 @@ all: $(BIN) $(TOOLS)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC  $<"
-	@$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	@$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
 $(LIB): $(ENGINE_OBJ)
 	@mkdir -p $(dir $@)
@@ -35,15 +38,15 @@ $(LIB): $(ENGINE_OBJ)
 
 $(BIN): $(CLI_OBJ) $(LIB)
 	@echo "  LD  $@"
-	@$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
+	@$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
 
 $(BUILD)/tools/%: tests/tools/%.c $(LIB)
 	@mkdir -p $(dir $@)
-	@$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+	@$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 $(BUILD)/unit/%: tests/unit/%.c $(LIB)
 	@mkdir -p $(dir $@)
-	@$(CC) $(CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $< $(LIB) \
+	@$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $< $(LIB) \
 	    $(shell pkg-config --libs cmocka) $(LDLIBS)
 
 deps:
@@ -59,7 +62,8 @@ test: all unit integration
 
 # Sanitizer build lives in its own tree so it never mixes with the normal one.
 check-asan:
-	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" test
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g" \
+	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" test
 
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 fuzz:
