@@ -83,7 +83,7 @@ grep -q "primary_slot_name *= *'mirror1'" "$M/postgresql.auto.conf" || {
 owned_by_cluster_user "$M" "$TS1M" "$TS2M"
 tblspc_links "$M"
 assert_tblspc_separate "$M" "$TS1" "$TS2"
-[ -d "$TS2M/PG_15_"* ] || fail "new tablespace ts2 not created in $TS2M"
+[ -n "$(find "$TS2M" -mindepth 1 -maxdepth 1 -type d -name 'PG_15_*')" ] || fail "new tablespace ts2 not created in $TS2M"
 check_tablespace_map "$M" "$TS1=$TS1M" "$TS2=$TS2M"
 
 log "mirror starts, streams through the slot, tables equal"
