@@ -77,6 +77,8 @@ static const char *hint_for(const ss_err *e)
 {
     if (e->sys_errno == ENOSPC)
         return "free space on the target's file system, then run the same command again";
+    if (e->kind == SS_ECLUSTER || e->kind == SS_EUSAGE)
+        return "nothing was changed; check SOURCE and TARGET (or use full to replace the target)";
     if (e->kind == SS_ECHANGED)
         return "the source is being modified; run the same command again (or stop the writer)";
     if (e->sys_errno == EACCES || e->sys_errno == EPERM)
@@ -187,7 +189,9 @@ static int run(const cli_options *o)
         fprintf(stderr, "segsync: error: interrupted; the target is incomplete\n"
                         "segsync: hint: run the same command again to finish\n");
     } else if (rc < 0) {
-        code = err.kind == SS_EUSAGE ? EXIT_USAGE : EXIT_FAILED;
+        /* A refusal before anything was touched is a usage error: the
+         * target is as it was. */
+        code = err.kind == SS_EUSAGE || err.kind == SS_ECLUSTER ? EXIT_USAGE : EXIT_FAILED;
         status = "error";
         fprintf(stderr, "segsync: error: %s\n", err.msg);
         fprintf(stderr, "segsync: hint: %s\n", hint_for(&err));

@@ -209,6 +209,37 @@ static const char *map_location(const ss_pg_recover_opts *o, const char *loc, ch
     return loc;
 }
 
+/* tablespace_map lines are "<oid> <location>"; map each location. */
+static char *map_spcmap(const ss_pg_recover_opts *o, const char *in)
+{
+    size_t cap = strlen(in) + 1 + 64;
+    for (size_t i = 0; i < o->nmaps; i++)
+        cap += strlen(o->maps[i].new_dir) + 16;
+    char *out = malloc(cap + PATH_MAX);
+    if (!out)
+        return NULL;
+    size_t n = 0;
+    out[0] = 0;
+    const char *p = in;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        char line[2 * PATH_MAX], mbuf[PATH_MAX];
+        snprintf(line, sizeof line, "%.*s", (int)len, p);
+        char *sp = strchr(line, ' ');
+        const char *loc = sp ? map_location(o, sp + 1, mbuf, sizeof mbuf) : NULL;
+        int w = sp ? snprintf(out + n, cap + PATH_MAX - n, "%.*s %s\n", (int)(sp - line), line, loc)
+                   : snprintf(out + n, cap + PATH_MAX - n, "%s\n", line);
+        if (w < 0 || (size_t)w >= cap + PATH_MAX - n) {
+            free(out);
+            return NULL;
+        }
+        n += (size_t)w;
+        p = nl ? nl + 1 : p + len;
+    }
+    return out;
+}
+
 static int mkdir_p(const char *path, mode_t mode, uid_t uid, gid_t gid)
 {
     char tmp[PATH_MAX];
@@ -379,7 +410,17 @@ static int target_owner(const ss_pg_recover_opts *o, ss_target_opts *t)
     if (stat(o->target_dir, &st) < 0) {
         /* A new data directory gets the owner of the place it is made in. */
         char parent[PATH_MAX];
-        snprintf(parent, sizeof parent, "%s/..", o->target_dir);
+        snprintf(parent, sizeof parent, "%s", o->target_dir);
+        size_t n = strlen(parent);
+        while (n > 1 && parent[n - 1] == '/')
+            parent[--n] = 0;
+        char *slash = strrchr(parent, '/');
+        if (!slash)
+            snprintf(parent, sizeof parent, ".");
+        else if (slash == parent)
+            parent[1] = 0;
+        else
+            *slash = 0;
         if (stat(parent, &st) < 0)
             return -1;
     }
@@ -518,9 +559,17 @@ int ss_pg_recover(const ss_pg_recover_opts *o, ss_counters *ctr, ss_err *err)
         if (bstop.labelfile)
             wrc = ss_pg_write_file(fd, o->target_dir, "backup_label", bstop.labelfile,
                                    strlen(bstop.labelfile), uid, gid, err);
-        if (wrc == 0 && bstop.spcmapfile)
-            wrc = ss_pg_write_file(fd, o->target_dir, "tablespace_map", bstop.spcmapfile,
-                                   strlen(bstop.spcmapfile), uid, gid, err);
+        if (wrc == 0 && bstop.spcmapfile) {
+            /* PostgreSQL recreates the links from this file at startup: it
+             * must name the target's locations, not the source's. */
+            char *map = map_spcmap(o, bstop.spcmapfile);
+            if (!map)
+                wrc = ss_seterr(err, SS_EINTERNAL, ENOMEM, "out of memory");
+            else
+                wrc = ss_pg_write_file(fd, o->target_dir, "tablespace_map", map, strlen(map),
+                                       uid, gid, err);
+            free(map);
+        }
         if (wrc == 0 && o->write_recovery_conf) {
             if (!o->conninfo)
                 note(o, "-R without --source-server: standby.signal written, no primary_conninfo");
