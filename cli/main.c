@@ -6,14 +6,17 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/options.h"
 #include "cli/paths.h"
 #include "cli/progress.h"
 #include "cli/report.h"
+#include "engine/agent.h"
 #include "engine/recovery/pgsync.h"
 #include "engine/source.h"
+#include "engine/source_remote.h"
 #include "engine/sync.h"
 
 #define SEGSYNC_VERSION "0.1.0"
@@ -93,9 +96,49 @@ static void on_note(void *ctx, const char *msg)
         fprintf(stderr, "segsync: %s\n", msg);
 }
 
+/* `segsync serve ROOT`: the agent on stdin/stdout. stdout carries the
+ * protocol, so messages go to stderr, prefixed apart from the client's. */
+static int run_serve(const cli_options *o)
+{
+    signal(SIGPIPE, SIG_IGN);
+    ss_agent_opts ao = { .compress = o->compress, .workers = o->jobs };
+    ss_err err = {0};
+    if (ss_agent_serve(o->source, 0, 1, &ao, &err) < 0) {
+        fprintf(stderr, "segsync serve: error: %s\n", err.msg);
+        return EXIT_FAILED;
+    }
+    return EXIT_OK;
+}
+
+/* A remote source is checked by its agent; the target is checked here. */
+static int check_remote_target(const char *target)
+{
+    struct stat st;
+    if (stat(target, &st) == 0 && !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "segsync: error: target %s: exists and is not a directory\n", target);
+        return -1;
+    }
+    return 0;
+}
+
+static int open_raw_source(const cli_options *o, ss_walk_opts *wo, ss_source **src, ss_err *err)
+{
+    if (!o->remote_host[0])
+        return ss_source_local_open(src, o->source, wo, err);
+    ss_remote_spec rs = {
+        .host = o->remote_host,
+        .dir = o->remote_dir,
+        .rsh = o->rsh,
+        .remote_path = o->remote_path,
+        .compress = o->compress,
+    };
+    return ss_source_remote_spawn(src, &rs, err);
+}
+
 static int run(const cli_options *o)
 {
-    if (cli_check_paths(o->source, o->target) < 0)
+    if (o->remote_host[0] ? check_remote_target(o->target) < 0
+                          : cli_check_paths(o->source, o->target) < 0)
         return EXIT_USAGE;
 
     ss_counters ctr;
@@ -140,12 +183,14 @@ static int run(const cli_options *o)
     int have_prog = o->progress && cli_progress_start(&prog, &ctr, o->cmd_name) == 0;
 
     int rc;
+    unsigned long long wire = 0;
     if (o->raw) {
         ss_source *src = NULL;
         ss_walk_opts wo = { .skipped = on_skipped, .ctx = &sk };
-        rc = ss_source_local_open(&src, o->source, &wo, &err);
+        rc = open_raw_source(o, &wo, &src, &err);
         if (rc == 0) {
             rc = ss_sync(src, o->target, &so, &ctr, &err);
+            wire = src->ops->wire_bytes(src);
             src->ops->destroy(src);
         }
     } else {
@@ -203,7 +248,7 @@ static int run(const cli_options *o)
         status = "ok";
     }
     if (o->json) {
-        cli_summary_extra x = { status, rc < 0 ? err.msg : NULL, io_name, jobs, elapsed, 0 };
+        cli_summary_extra x = { status, rc < 0 ? err.msg : NULL, io_name, jobs, elapsed, wire };
         cli_print_json(stdout, o, &ctr, &x, rep.differences);
     } else if (rc >= 0 && (o->verbose || o->progress) && o->cmd != CMD_VERIFY) {
         char t[32], w[32];
@@ -238,7 +283,9 @@ int main(int argc, char **argv)
         printf("segsync %s\n", SEGSYNC_VERSION);
         return EXIT_OK;
     }
-    if (o.cmd == CMD_INCREMENTAL || o.cmd == CMD_SERVE) {
+    if (o.cmd == CMD_SERVE)
+        return run_serve(&o);
+    if (o.cmd == CMD_INCREMENTAL) {
         fprintf(stderr, "segsync: error: command \"%s\" is not available in this version\n", o.cmd_name);
         return EXIT_USAGE;
     }

@@ -14,11 +14,16 @@ void cli_usage(FILE *f)
 "  segsync full         [OPTION]... SOURCE TARGET\n"
 "  segsync differential [OPTION]... SOURCE TARGET\n"
 "  segsync verify       [OPTION]... SOURCE TARGET\n"
+"  segsync serve        [--compress=...] ROOT\n"
 "\n"
 "Commands:\n"
 "  full           make TARGET a copy of SOURCE without reading TARGET's contents\n"
 "  differential   compare both trees block by block and write only what differs\n"
 "  verify         compare both trees; list what differs; change nothing\n"
+"  serve          the agent: serve ROOT on stdin/stdout (started over ssh)\n"
+"\n"
+"SOURCE is a directory, or HOST:DIR on another host (--raw only for now),\n"
+"reached by running \"ssh HOST segsync serve DIR\".\n"
 "\n"
 "Options:\n"
 "PostgreSQL mode (the default):\n"
@@ -34,6 +39,9 @@ void cli_usage(FILE *f)
 "General options:\n"
 "      --raw              plain directories: no PostgreSQL rules; TARGET becomes\n"
 "                         byte-identical to SOURCE\n"
+"      --rsh=CMD          command that reaches HOST (default ssh)\n"
+"      --remote-path=PATH segsync on the source host (default segsync)\n"
+"      --compress=zstd[:LEVEL]|none  compression on the wire (default zstd)\n"
 "  -j, --jobs=N           worker threads (default: number of cores)\n"
 "      --block-size=BYTES comparison unit (default 8192)\n"
 "      --io=uring|psync|auto  I/O engine (default auto: io_uring when available)\n"
@@ -75,6 +83,28 @@ static int parse_uint(const char *s, unsigned long long max, unsigned long long 
     return 0;
 }
 
+/* SOURCE is HOST:DIR when a colon comes before the first slash (as rsync
+ * reads it); "HOST:" alone is the agent's working directory. */
+static int split_remote(cli_options *o)
+{
+    const char *colon = strchr(o->source, ':');
+    const char *slash = strchr(o->source, '/');
+    if (!colon || (slash && slash < colon))
+        return 0;
+    size_t n = (size_t)(colon - o->source);
+    if (n == 0 || n >= sizeof o->remote_host)
+        return bad("invalid HOST in HOST:DIR", o->source);
+    memcpy(o->remote_host, o->source, n);
+    o->remote_host[n] = 0;
+    o->remote_dir = colon[1] ? colon + 1 : ".";
+    if (o->remote_host[0] == '-')
+        return bad("invalid HOST in HOST:DIR", o->source);
+    if (!o->raw)
+        return bad("a HOST:DIR source needs --raw for now (PostgreSQL mode through the agent "
+                   "is not available yet)", o->source);
+    return 0;
+}
+
 int cli_parse(int argc, char **argv, cli_options *o)
 {
     memset(o, 0, sizeof *o);
@@ -82,8 +112,9 @@ int cli_parse(int argc, char **argv, cli_options *o)
     o->block_size = 8192;
     o->fast_checkpoint = 1;
     o->greenplum = -1;
+    o->compress = (ss_zopt){ SS_Z_ZSTD, SS_Z_DEFAULT_LEVEL };
     enum { OPT_RAW = 256, OPT_BS, OPT_IO, OPT_JSON, OPT_SERVER, OPT_SLOT, OPT_CKPT, OPT_DIFF,
-           OPT_DBID, OPT_GP };
+           OPT_DBID, OPT_GP, OPT_RSH, OPT_RPATH, OPT_COMPRESS };
     static const struct option longopts[] = {
         { "raw", no_argument, NULL, OPT_RAW },
         { "jobs", required_argument, NULL, 'j' },
@@ -103,6 +134,9 @@ int cli_parse(int argc, char **argv, cli_options *o)
         { "differential", no_argument, NULL, OPT_DIFF },
         { "target-dbid", required_argument, NULL, OPT_DBID },
         { "greenplum", no_argument, NULL, OPT_GP },
+        { "rsh", required_argument, NULL, OPT_RSH },
+        { "remote-path", required_argument, NULL, OPT_RPATH },
+        { "compress", required_argument, NULL, OPT_COMPRESS },
         { NULL, 0, NULL, 0 },
     };
     if (argc < 2)
@@ -182,6 +216,22 @@ int cli_parse(int argc, char **argv, cli_options *o)
             o->target_dbid = (int)v;
             break;
         case OPT_GP: o->greenplum = 1; break;
+        case OPT_RSH:
+            if (!optarg[strspn(optarg, " \t")])
+                return bad("empty --rsh", NULL);
+            o->rsh = optarg;
+            break;
+        case OPT_RPATH:
+            if (!*optarg)
+                return bad("empty --remote-path", NULL);
+            o->remote_path = optarg;
+            break;
+        case OPT_COMPRESS: {
+            ss_err e;
+            if (ss_zopt_parse(optarg, &o->compress, &e) < 0)
+                return bad(e.msg, NULL);
+            break;
+        }
         case 'V': o->version = 1; return 0;
         case 'h': o->help = 1; return 0;
         case ':': return bad("option needs a value", argv[optind - 1]);
@@ -189,6 +239,13 @@ int cli_parse(int argc, char **argv, cli_options *o)
         }
     }
     int nargs = argc - optind;
+    if (o->cmd == CMD_SERVE) {
+        if (nargs != 1)
+            return bad(nargs < 1 ? "ROOT is required" : "too many arguments",
+                       nargs > 1 ? argv[optind + 1] : NULL);
+        o->source = argv[optind];
+        return *o->source ? 0 : bad("empty path given", NULL);
+    }
     if (nargs != 2)
         return bad(nargs < 2 ? "SOURCE and TARGET are required" : "too many arguments",
                    nargs > 2 ? argv[optind + 2] : NULL);
@@ -202,5 +259,5 @@ int cli_parse(int argc, char **argv, cli_options *o)
         return bad("--differential only applies to \"full\"", NULL);
     if (o->slot && !o->source_server)
         return bad("--slot needs --source-server", NULL);
-    return 0;
+    return split_remote(o);
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "engine/io.h"
+#include "engine/net/zstream.h"
 #include "engine/recovery/pgsync.h"
 #include "engine/sync.h"
 
@@ -40,6 +41,13 @@ typedef struct {
     int greenplum;              /* -1 detect */
     ss_tblspc_map maps[64];
     size_t nmaps;
+    /* A source on another host (SOURCE is HOST:DIR), reached through the
+     * agent (`segsync serve`); and `serve` itself (ROOT in `source`). */
+    char remote_host[256];      /* "" for a local source */
+    const char *remote_dir;
+    const char *rsh;            /* --rsh, NULL = ssh */
+    const char *remote_path;    /* --remote-path, NULL = segsync */
+    ss_zopt compress;           /* --compress, default zstd:1 */
 } cli_options;
 
 /* Returns 0, or -1 after writing one error line (and a hint) to stderr. */

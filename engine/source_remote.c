@@ -69,9 +69,9 @@ static void child_status(remote_source *rs, char *buf, size_t n)
     if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
         snprintf(buf, n, " (exit status 127: the remote shell or segsync was not found)");
     else if (WIFEXITED(st))
-        snprintf(buf, n, " (exit status %d)", WEXITSTATUS(st));
+        snprintf(buf, n, " (the remote command exited with status %d)", WEXITSTATUS(st));
     else if (WIFSIGNALED(st))
-        snprintf(buf, n, " (killed by signal %d)", WTERMSIG(st));
+        snprintf(buf, n, " (the remote command was killed by signal %d)", WTERMSIG(st));
 }
 
 /* Under mu: the session is over; wake everyone. */
