@@ -20,6 +20,7 @@
 #include "engine/sync.h"
 
 #define SEGSYNC_VERSION "0.1.0"
+#define REMOTE_MIN_JOBS 8
 
 /* Signals are taken by one thread with sigwait, so no handler touches
  * shared state; the engine polls `interrupted` between work items. */
@@ -177,6 +178,11 @@ static int run(const cli_options *o)
     so.target.owner = geteuid() == 0 ? SS_OWNER_SOURCE : SS_OWNER_KEEP;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned jobs = o->jobs ? o->jobs : (ncpu > 0 ? (unsigned)ncpu : 1);
+    /* Through the agent each worker waits on its own request: keep enough
+     * of them in flight to cover the round trip. */
+    if (!o->jobs && o->remote_host[0] && jobs < REMOTE_MIN_JOBS)
+        jobs = REMOTE_MIN_JOBS;
+    so.jobs = o->jobs || o->remote_host[0] ? jobs : 0;
 
     double t0 = cli_now();
     cli_progress prog;

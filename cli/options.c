@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/net/msg.h"
+
 void cli_usage(FILE *f)
 {
     fputs(
@@ -99,6 +101,8 @@ static int split_remote(cli_options *o)
     o->remote_dir = colon[1] ? colon + 1 : ".";
     if (o->remote_host[0] == '-')
         return bad("invalid HOST in HOST:DIR", o->source);
+    if (o->block_size > SS_NET_MAX_BLOCK)
+        return bad("--block-size above 1M is not available with a HOST:DIR source", NULL);
     if (!o->raw)
         return bad("a HOST:DIR source needs --raw for now (PostgreSQL mode through the agent "
                    "is not available yet)", o->source);

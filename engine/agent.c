@@ -83,9 +83,21 @@ static int read_range(agent *a, const ss_msg_range_req *rq, void *buf, ss_err *e
 {
     if (!ss_path_is_safe(rq->path))
         return ss_seterr(err, SS_EPROTO, 0, "refused path \"%s\": not beneath the root", rq->path);
-    int fd = ss_open_beneath(a->rootfd, rq->path, O_RDONLY, 0);
+    /* O_NONBLOCK: a fifo put where a file was listed must not hang us. */
+    int fd = ss_open_beneath(a->rootfd, rq->path, O_RDONLY | O_NONBLOCK, 0);
     if (fd < 0)
         return ss_seterr(err, SS_ESOURCE, -fd, "cannot open source file %s/%s", a->root, rq->path);
+    struct stat st0;
+    if (fstat(fd, &st0) < 0) {
+        int e = errno;
+        close(fd);
+        return ss_seterr(err, SS_ESOURCE, e, "cannot stat source file %s/%s", a->root, rq->path);
+    }
+    if (!S_ISREG(st0.st_mode)) {
+        close(fd);
+        return ss_seterr(err, SS_ECHANGED, 0, "source file %s/%s is no longer a regular file",
+                         a->root, rq->path);
+    }
     int rc = 0;
     size_t got = 0;
     while (got < rq->len) {

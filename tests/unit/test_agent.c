@@ -84,6 +84,8 @@ static int setup(void **state)
     write_file(p, "hello\n", 6);
     snprintf(p, sizeof p, "%s/l", f->root);
     assert_int_equal(symlink("a", p), 0);
+    snprintf(p, sizeof p, "%s/fifo", f->root);
+    assert_int_equal(mkfifo(p, 0644), 0);       /* not listed, never opened for a read */
     snprintf(p, sizeof p, "%s/secret", f->dir);
     write_file(p, "TOPSECRET-TOPSECRET", 19);
     *state = f;
@@ -268,6 +270,10 @@ static void roundtrip(fixture *f, ss_zmode z)
     /* A symlink in the path is not followed. */
     ss_range_req vial = { "l", FILE_A, 0, 100, BS, 0, 0 };
     assert_int_equal(src->ops->range(src, &w, &vial, tsig, NULL, sink, &c, &err), -1);
+    /* Nor does a fifo hang the agent. */
+    ss_range_req fifo = { "fifo", 100, 0, 100, BS, 1, 0 };
+    assert_int_equal(src->ops->range(src, &w, &fifo, tsig, NULL, sink, &c, &err), -1);
+    assert_non_null(strstr(err.msg, "regular file"));
 
     uint64_t wire = src->ops->wire_bytes(src);
     assert_true(wire > 0);
