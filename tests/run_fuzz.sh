@@ -26,9 +26,7 @@ LIBS_PKG=$(pkg-config --libs $PKGS)
 ENGINE_SRC=$(ls engine/*.c engine/pg/*.c engine/net/*.c 2>/dev/null)
 BASE="-g -O1 -std=c11 -D_GNU_SOURCE -I. -pthread -fno-omit-frame-pointer"
 
-# The engine once, as an archive: a target links only the objects it uses,
-# and a source that clang cannot compile is reported but only fails the
-# targets that need it (at link time).
+# The engine once, as an archive: a target links only the objects it uses.
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
 OBJ=$OUT/obj
 rm -rf "$OBJ"
@@ -37,19 +35,12 @@ objs=""
 for c in $ENGINE_SRC; do
     o=$OBJ/$(echo "$c" | tr / _ | sed 's/\.c$/.o/')
     # shellcheck disable=SC2086
-    if "$CC_FUZZ" $BASE $SAN -fsanitize=fuzzer-no-link $CFLAGS_PKG -c "$c" -o "$o" \
-            2>"$o.log"; then
-        objs="$objs $o"
-    elif ${CC:-cc} -g -O1 -std=c11 -D_GNU_SOURCE -I. -pthread $CFLAGS_PKG -c "$c" -o "$o" \
-            2>>"$o.log"; then
-        # Some code relies on a GCC extension clang lacks: keep it linkable,
-        # uninstrumented, rather than failing every target that needs it.
-        echo "fuzz: warning: $c does not compile with $CC_FUZZ (see $o.log);" \
-             "built with ${CC:-cc}, without sanitizers" >&2
-        objs="$objs $o"
-    else
-        echo "fuzz: warning: $c does not compile (see $o.log); left out" >&2
+    if ! "$CC_FUZZ" $BASE $SAN -fsanitize=fuzzer-no-link $CFLAGS_PKG -c "$c" -o "$o" 2>"$o.log"; then
+        echo "fuzz: $c does not compile with $CC_FUZZ:" >&2
+        cat "$o.log" >&2
+        exit 1
     fi
+    objs="$objs $o"
 done
 rm -f "$OUT/libengine.a"
 # shellcheck disable=SC2086
