@@ -166,36 +166,6 @@ static int chown_for(const ss_target *t, const ss_entry *src, uid_t *uid, gid_t 
     }
 }
 
-int ss_target_symlink(ss_target *t, const char *rel, const char *link, const ss_entry *src,
-                      ss_err *err)
-{
-    const char *base;
-    int pfd = ss_open_parent(t->rootfd, rel, &base);
-    if (pfd < 0)
-        return ss_seterr(err, SS_ETARGET, -pfd, "cannot open parent of %s/%s", t->root, rel);
-    int rc = 0;
-    int r = symlinkat(link, pfd, base);
-    if (r < 0 && errno == EACCES && make_writable(pfd))
-        r = symlinkat(link, pfd, base);
-    if (r < 0) {
-        rc = ss_seterr(err, SS_ETARGET, errno, "cannot create symlink %s/%s", t->root, rel);
-    } else {
-        uid_t u;
-        gid_t g;
-        if (src && chown_for(t, src, &u, &g) && fchownat(pfd, base, u, g, AT_SYMLINK_NOFOLLOW) < 0)
-            rc = ss_seterr(err, SS_ETARGET, errno, "cannot set owner of %s/%s", t->root, rel);
-        /* Keep the link's own mtime, as rsync -a does; not worth failing for. */
-        struct timespec ts[2] = {
-            { .tv_nsec = UTIME_OMIT },
-            { .tv_sec = src ? src->mtime_sec : 0, .tv_nsec = src ? src->mtime_nsec : UTIME_OMIT },
-        };
-        if (src)
-            utimensat(pfd, base, ts, AT_SYMLINK_NOFOLLOW);
-    }
-    close(pfd);
-    return rc;
-}
-
 int ss_target_open_update(ss_target *t, const char *rel, int readonly, ss_err *err)
 {
     int fd = ss_open_beneath(t->rootfd, rel, readonly ? O_RDONLY : O_RDWR, 0);
@@ -307,6 +277,24 @@ static int set_link_meta(ss_target *t, const char *rel, const ss_entry *src, uns
     }
     close(pfd);
     return rc;
+}
+
+int ss_target_symlink(ss_target *t, const char *rel, const char *link, const ss_entry *src,
+                      ss_err *err)
+{
+    const char *base;
+    int pfd = ss_open_parent(t->rootfd, rel, &base);
+    if (pfd < 0)
+        return ss_seterr(err, SS_ETARGET, -pfd, "cannot open parent of %s/%s", t->root, rel);
+    int r = symlinkat(link, pfd, base);
+    if (r < 0 && errno == EACCES && make_writable(pfd))
+        r = symlinkat(link, pfd, base);
+    int e = errno;
+    close(pfd);
+    if (r < 0)
+        return ss_seterr(err, SS_ETARGET, e, "cannot create symlink %s/%s", t->root, rel);
+    /* The link's own owner and mtime, as rsync -a keeps them. */
+    return src ? set_link_meta(t, rel, src, SS_META_OWNER | SS_META_MTIME, err) : 0;
 }
 
 int ss_target_set_meta(ss_target *t, int fd, const char *rel, const ss_entry *src,
