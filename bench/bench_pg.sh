@@ -132,7 +132,7 @@ run_timed() {
     if [ $rc != 0 ]; then tail -20 "$err" >&2; die "$name run $r failed (exit $rc)"; fi
     local cr cw
     cr=$(awk '/^read_bytes/ {print $2}' "$iof")
-    cw=$(awk '/^write_bytes/ {w=$2} /^cancelled_write_bytes/ {c=$2} END {print w-c}' "$iof")
+    cw=$(awk '/^write_bytes/ {w=$2} /^cancelled_write_bytes/ {c=$2} END {printf "%.0f\n", w - c}' "$iof")
     set -- $s0 $s1 $d0 $d1
     local xfer="" written="" blocks=""
     if [[ $name == segsync_* ]]; then
@@ -183,7 +183,7 @@ wait_for_raw() {
     [ $waited = 0 ] || log "bench_raw.sh finished after ${waited}s of waiting"
 }
 
-median() { sort -g | awk '{a[NR] = $1} END {if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+median() { sort -g | awk '{a[NR] = $1} END {if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.15g\n", (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
 # ---------------------------------------------------------------- setup
 mkdir -p "$DIR"
