@@ -10,9 +10,10 @@
 #               cold: sync; echo 3 > /proc/sys/vm/drop_caches, then time
 #               (cold is skipped with a note when drop_caches is not writable)
 #   CONTENDERS  which commands, in this order per run
-#               ["floor floor_par seg_diff rsync rsync_c seg_full cp_sync"]
+#               ["floor floor_par floor_big seg_diff rsync rsync_c seg_full cp_sync"]
 #                 floor     find SRC DST -type f -print0 | xargs -0 cat >/dev/null
 #                 floor_par the same with xargs -P JOBS (parallel readers)
+#                 floor_big gendata read --jobs JOBS SRC DST (4 MiB reads, JOBS threads)
 #                 seg_diff  segsync differential --raw SRC DST   (DST = SRC + 1%)
 #                 rsync     rsync -a --delete SRC/ DST/          (DST = SRC + 1%)
 #                 rsync_c   rsync -a -c --delete SRC/ DST/       (DST = SRC + 1%)
@@ -44,7 +45,7 @@ repo=$(cd "$here/.." && pwd)
 SIZE=${SIZE:-4G}
 RUNS=${RUNS:-3}
 CACHE=${CACHE:-warm cold}
-CONTENDERS=${CONTENDERS:-floor floor_par seg_diff rsync rsync_c seg_full cp_sync}
+CONTENDERS=${CONTENDERS:-floor floor_par floor_big seg_diff rsync rsync_c seg_full cp_sync}
 PCT=${PCT:-1}
 SEED=${SEED:-1}
 JOBS=${JOBS:-$(nproc)}
@@ -55,6 +56,104 @@ KEEP=${KEEP:-0}
 VERIFY=${VERIFY:-1}
 
 die() { echo "bench_raw: error: $*" >&2; exit 2; }
+
+# Summary of a results.tsv: summarize BYTES SIZE FILES PCT TSV
+summarize() {
+    awk -F'\t' -v bytes="$1" -v size="$2" -v files="$3" -v pct="$4" '
+function median(key,   n, i, j, t, a) {
+    n = cnt[key]
+    for (i = 1; i <= n; i++) a[i] = val[key, i]
+    for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j+1] = a[j]; a[j+1] = t }
+    if (n == 0) return ""
+    return (n % 2) ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
+}
+NR == 1 { next }
+{
+    k = $1 SUBSEP $3
+    if (!(k in cnt)) { order[++no] = k; }
+    cnt[k]++; val[k, cnt[k]] = $4
+    rk = k SUBSEP "rss"; rcnt[k]++; rss[k, rcnt[k]] = $5
+    tm[$1, $2, $3] = $4; runset[$1, $2] = 1
+    if ($6 != 0) bad[k]++
+    if ($10 == "FAIL") vfail[k]++
+    runs[k] = runs[k] (runs[k] == "" ? "" : " ") $4
+    caches[$1] = 1
+}
+function ratio(c, a, b, label, target,   r, n, i, j, x, pr) {
+    if (!(med[c, a] > 0 && med[c, b] > 0)) return
+    n = 0
+    for (r = 1; r <= 1000; r++) {
+        if (!((c, r) in runset)) continue
+        if (((c, r, a) in tm) && ((c, r, b) in tm) && tm[c, r, b] > 0) pr[++n] = tm[c, r, a] / tm[c, r, b]
+    }
+    for (i = 2; i <= n; i++) { x = pr[i]; for (j = i - 1; j >= 1 && pr[j] > x; j--) pr[j+1] = pr[j]; pr[j+1] = x }
+    x = n ? ((n % 2) ? pr[(n+1)/2] : (pr[n/2] + pr[n/2+1]) / 2) : 0
+    printf "| %s | %s | %.2fx | %s | %s |\n", c, label, med[c, a] / med[c, b], (n ? sprintf("%.2fx (n=%d)", x, n) : "-"), target
+}
+END {
+    desc["floor"] = "read both trees once (`find | xargs cat`)"
+    desc["floor_par"] = "read both trees, parallel `xargs -P`"
+    desc["floor_big"] = "read both trees, 4 MiB reads, JOBS threads (`gendata read`)"
+    desc["seg_diff"] = "`segsync differential --raw`"
+    desc["rsync"] = "`rsync -a --delete`"
+    desc["rsync_c"] = "`rsync -a -c --delete`"
+    desc["seg_full"] = "`segsync full --raw` (empty target)"
+    desc["cp_sync"] = "`cp -a` + `sync`"
+    printf "Tree: %s (%s bytes, %d files); target = source with %s%% of 8 KiB blocks changed.\n", size, bytes, files, pct
+    printf "MiB/s = source tree size / median time (the floors read twice that).\n\n"
+    printf "| cache | contender | median s | MiB/s | runs (s) | median peak RSS MiB | notes |\n"
+    printf "|---|---|---:|---:|---|---:|---|\n"
+    for (i = 1; i <= no; i++) {
+        k = order[i]; split(k, p, SUBSEP)
+        m = median(k)
+        n = rcnt[k]
+        # median RSS
+        delete ra; for (j = 1; j <= n; j++) ra[j] = rss[k, j]
+        for (a = 2; a <= n; a++) { t = ra[a]; for (b = a - 1; b >= 1 && ra[b] > t; b--) ra[b+1] = ra[b]; ra[b+1] = t }
+        mr = (n % 2) ? ra[(n+1)/2] : (ra[n/2] + ra[n/2+1]) / 2
+        med[k] = m
+        note = ""
+        if (bad[k]) note = note bad[k] " non-zero exit; "
+        if (vfail[k]) note = note vfail[k] " VERIFY FAIL; "
+        printf "| %s | %s | %.2f | %.0f | %s | %.1f | %s |\n", p[1], desc[p[2]] ? desc[p[2]] : p[2], m, (m > 0 ? bytes / 1048576 / m : 0), runs[k], mr / 1024, note
+    }
+    printf "\nRatios: \"of medians\" divides the median times; \"paired\" is the median over runs of the ratio within each run (both commands ran minutes apart under the same load), the more robust number on a shared machine.\n"
+    printf "\n| cache | ratio | of medians | paired (median of per-run) | issue target |\n|---|---|---:|---:|---|\n"
+    # the fastest of the read floors, per run and of the medians
+    nf = split("floor floor_par floor_big", fl, " ")
+    for (k in runset)
+        for (i = 1; i <= nf; i++)
+            if (((k, fl[i]) in tm) && tm[k, fl[i]] > 0 && (!((k, "floor_best") in tm) || tm[k, fl[i]] < tm[k, "floor_best"]))
+                tm[k, "floor_best"] = tm[k, fl[i]]
+    for (ci in caches)
+        for (i = 1; i <= nf; i++)
+            if (med[ci, fl[i]] > 0 && (!(med[ci, "floor_best"] > 0) || med[ci, fl[i]] < med[ci, "floor_best"]))
+                med[ci, "floor_best"] = med[ci, fl[i]]
+    nc = split("warm cold", cl, " ")
+    for (ci = 1; ci <= nc; ci++) {
+        c = cl[ci]; if (!(c in caches)) continue
+        d = med[c, "seg_diff"]; f = med[c, "seg_full"]
+        ratio(c, "rsync_c", "seg_diff", "rsync -a -c time / differential time", ">= 4x")
+        ratio(c, "rsync", "seg_diff", "rsync -a time / differential time", ">= 4x")
+        ratio(c, "seg_diff", "floor", "differential time / read-floor time", "<= 1.3x")
+        ratio(c, "seg_diff", "floor_par", "differential time / parallel read-floor time", "(info)")
+        ratio(c, "seg_diff", "floor_big", "differential time / big-read parallel floor time", "(info)")
+        ratio(c, "seg_diff", "floor_best", "differential time / fastest read floor", "<= 1.3x (stricter)")
+        ratio(c, "rsync_c", "floor", "rsync -a -c time / read-floor time", "(issue measured ~5x)")
+        ratio(c, "seg_full", "cp_sync", "full time / (cp -a + sync) time", "<= 1.3x")
+    }
+}' "$5"
+}
+
+# bench_raw.sh --summary OUT: rebuild OUT/summary.md from OUT/results.tsv
+if [ "${1:-}" = --summary ]; then
+    o=${2:?usage: bench_raw.sh --summary OUTDIR}
+    read -r tf tb < <(awk '/^tree:/ {print $2, $4}' "$o/env.txt")
+    sz=$(sed -n 's/^settings: SIZE=\([^ ]*\) .* PCT=\([^ ]*\) .*/\1 \2/p' "$o/env.txt")
+    summarize "$tb" "${sz% *}" "$tf" "${sz#* }" "$o/results.tsv" > "$o/summary.md"
+    cat "$o/summary.md"
+    exit 0
+fi
 
 to_bytes() {
     local s=$1 n u
@@ -159,7 +258,7 @@ else
     say "generated in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s (including sync)"
     echo "$SIZE $SEED" > "$SRC.params"
 fi
-tree_bytes=$(find "$SRC" -type f -printf '%s\n' | awk '{s+=$1} END {print s}')
+tree_bytes=$(find "$SRC" -type f -printf '%s\n' | awk '{s+=$1} END {printf "%.0f\n", s}')
 tree_files=$(find "$SRC" -type f | wc -l)
 echo "tree: $tree_files files, $tree_bytes bytes" >> "$OUT/env.txt"
 
@@ -266,10 +365,14 @@ ss_opts=(--raw --json -j "$JOBS")
 run_one() {   # $1 cache, $2 run, $3 contender
     local cache=$1 run=$2 c=$3 mseed=$(( SEED * 1000 + run )) ok=yes
     case $c in
-    floor|floor_par)
+    floor|floor_par|floor_big)
         prepare_mutated "$mseed"
         prep_cache "$cache" "$SRC" "$DST"
-        timed "$cache" "$run" "$c" -- bash -c "${c}_cmd"
+        if [ "$c" = floor_big ]; then
+            timed "$cache" "$run" "$c" -- "$GENDATA" read --jobs "$JOBS" "$SRC" "$DST"
+        else
+            timed "$cache" "$run" "$c" -- bash -c "${c}_cmd"
+        fi
         record -
         ;;
     seg_diff|rsync|rsync_c)
@@ -317,64 +420,7 @@ for cache in $CACHE; do
 done
 
 # --- summary: medians over runs, MiB/s of the source tree, ratios
-awk -F'\t' -v bytes="$tree_bytes" -v size="$SIZE" -v files="$tree_files" -v pct="$PCT" '
-function median(key,   n, i, j, t, a) {
-    n = cnt[key]
-    for (i = 1; i <= n; i++) a[i] = val[key, i]
-    for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j+1] = a[j]; a[j+1] = t }
-    if (n == 0) return ""
-    return (n % 2) ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
-}
-NR == 1 { next }
-{
-    k = $1 SUBSEP $3
-    if (!(k in cnt)) { order[++no] = k; }
-    cnt[k]++; val[k, cnt[k]] = $4
-    rk = k SUBSEP "rss"; rcnt[k]++; rss[k, rcnt[k]] = $5
-    if ($6 != 0) bad[k]++
-    if ($10 == "FAIL") vfail[k]++
-    runs[k] = runs[k] (runs[k] == "" ? "" : " ") $4
-    caches[$1] = 1
-}
-END {
-    desc["floor"] = "read both trees once (`find | xargs cat`)"
-    desc["floor_par"] = "read both trees, parallel `xargs -P`"
-    desc["seg_diff"] = "`segsync differential --raw`"
-    desc["rsync"] = "`rsync -a --delete`"
-    desc["rsync_c"] = "`rsync -a -c --delete`"
-    desc["seg_full"] = "`segsync full --raw` (empty target)"
-    desc["cp_sync"] = "`cp -a` + `sync`"
-    printf "Tree: %s (%d bytes, %d files); target = source with %s%% of 8 KiB blocks changed.\n", size, bytes, files, pct
-    printf "MiB/s = source tree size / median time (the floors read twice that).\n\n"
-    printf "| cache | contender | median s | MiB/s | runs (s) | median peak RSS MiB | notes |\n"
-    printf "|---|---|---:|---:|---|---:|---|\n"
-    for (i = 1; i <= no; i++) {
-        k = order[i]; split(k, p, SUBSEP)
-        m = median(k)
-        n = rcnt[k]
-        # median RSS
-        delete ra; for (j = 1; j <= n; j++) ra[j] = rss[k, j]
-        for (a = 2; a <= n; a++) { t = ra[a]; for (b = a - 1; b >= 1 && ra[b] > t; b--) ra[b+1] = ra[b]; ra[b+1] = t }
-        mr = (n % 2) ? ra[(n+1)/2] : (ra[n/2] + ra[n/2+1]) / 2
-        med[k] = m
-        note = ""
-        if (bad[k]) note = note bad[k] " non-zero exit; "
-        if (vfail[k]) note = note vfail[k] " VERIFY FAIL; "
-        printf "| %s | %s | %.2f | %.0f | %s | %.1f | %s |\n", p[1], desc[p[2]] ? desc[p[2]] : p[2], m, (m > 0 ? bytes / 1048576 / m : 0), runs[k], mr / 1024, note
-    }
-    printf "\n| cache | ratio | value | issue target |\n|---|---|---:|---|\n"
-    nc = split("warm cold", cl, " ")
-    for (ci = 1; ci <= nc; ci++) {
-        c = cl[ci]; if (!(c in caches)) continue
-        d = med[c, "seg_diff"]; f = med[c, "seg_full"]
-        if (d > 0 && med[c, "rsync_c"] > 0) printf "| %s | rsync -a -c time / differential time | %.2fx | >= 4x |\n", c, med[c, "rsync_c"] / d
-        if (d > 0 && med[c, "rsync"] > 0)   printf "| %s | rsync -a time / differential time | %.2fx | >= 4x |\n", c, med[c, "rsync"] / d
-        if (d > 0 && med[c, "floor"] > 0)   printf "| %s | differential time / read-floor time | %.2fx | <= 1.3x |\n", c, d / med[c, "floor"]
-        if (d > 0 && med[c, "floor_par"] > 0) printf "| %s | differential time / parallel read-floor time | %.2fx | (info) |\n", c, d / med[c, "floor_par"]
-        if (med[c, "rsync_c"] > 0 && med[c, "floor"] > 0) printf "| %s | rsync -a -c time / read-floor time | %.2fx | (issue measured ~5x) |\n", c, med[c, "rsync_c"] / med[c, "floor"]
-        if (f > 0 && med[c, "cp_sync"] > 0) printf "| %s | full time / (cp -a + sync) time | %.2fx | <= 1.3x |\n", c, f / med[c, "cp_sync"]
-    }
-}' "$tsv" > "$OUT/summary.md"
+summarize "$tree_bytes" "$SIZE" "$tree_files" "$PCT" "$tsv" > "$OUT/summary.md"
 
 say "results: $tsv"
 say "summary: $OUT/summary.md"
