@@ -13,7 +13,9 @@
 #include "cli/paths.h"
 #include "cli/progress.h"
 #include "cli/report.h"
+#include "cli/serve.h"
 #include "engine/agent.h"
+#include "engine/recovery/pgrewind.h"
 #include "engine/recovery/pgsync.h"
 #include "engine/source.h"
 #include "engine/source_remote.h"
@@ -21,6 +23,7 @@
 
 #define SEGSYNC_VERSION "0.1.0"
 #define REMOTE_MIN_JOBS 8
+#define REMOTE_DEFAULT_TIMEOUT_S 60
 
 /* Signals are taken by one thread with sigwait, so no handler touches
  * shared state; the engine polls `interrupted` between work items. */
@@ -101,8 +104,11 @@ static void on_note(void *ctx, const char *msg)
  * protocol, so messages go to stderr, prefixed apart from the client's. */
 static int run_serve(const cli_options *o)
 {
+    if (o->listen_host[0])
+        return cli_serve_listen(o);
     signal(SIGPIPE, SIG_IGN);
-    ss_agent_opts ao = { .compress = o->compress, .workers = o->jobs };
+    ss_agent_opts ao = { .compress = o->compress, .workers = o->jobs,
+                         .idle_timeout_ms = o->timeout_s * 1000 };
     ss_err err = {0};
     if (ss_agent_serve(o->source, 0, 1, &ao, &err) < 0) {
         fprintf(stderr, "segsync serve: error: %s\n", err.msg);
@@ -126,12 +132,26 @@ static int open_raw_source(const cli_options *o, ss_walk_opts *wo, ss_source **s
 {
     if (!o->remote_host[0])
         return ss_source_local_open(src, o->source, wo, err);
+    int tmo = (o->timeout_s ? o->timeout_s : REMOTE_DEFAULT_TIMEOUT_S) * 1000;
+    if (o->remote_port[0]) {
+        /* segsync://HOST:PORT/DIR: a listening agent, token authentication. */
+        ss_auth_token tok;
+        if (ss_auth_token_load(&tok, o->token_file, err) < 0)
+            return -1;
+        ss_remote_opts ro = { .compress = o->compress, .token = &tok, .idle_timeout_ms = tmo,
+                              .max_rate = o->max_rate, .subdir = o->remote_dir };
+        int rc = ss_source_remote_connect(src, o->remote_host, o->remote_port, tmo, &ro, err);
+        ss_auth_token_clear(&tok);
+        return rc;
+    }
     ss_remote_spec rs = {
         .host = o->remote_host,
         .dir = o->remote_dir,
         .rsh = o->rsh,
         .remote_path = o->remote_path,
         .compress = o->compress,
+        .idle_timeout_ms = tmo,
+        .max_rate = o->max_rate,
     };
     return ss_source_remote_spawn(src, &rs, err);
 }
@@ -190,6 +210,8 @@ static int run(const cli_options *o)
 
     int rc;
     unsigned long long wire = 0;
+    ss_pg_rewind_result rres;
+    memset(&rres, 0, sizeof rres);
     if (o->raw) {
         ss_source *src = NULL;
         ss_walk_opts wo = { .skipped = on_skipped, .ctx = &sk };
@@ -224,7 +246,12 @@ static int run(const cli_options *o)
             .note = on_note,
             .note_ctx = (void *)o,
         };
-        rc = ss_pg_recover(&po, &ctr, &err);
+        if (o->cmd == CMD_INCREMENTAL) {
+            ss_pg_rewind_opts ro = { .base = po, .fallback_differential = o->fallback_differential };
+            rc = ss_pg_rewind(&ro, &rres, &ctr, &err);
+        } else {
+            rc = ss_pg_recover(&po, &ctr, &err);
+        }
     }
     if (have_prog)
         cli_progress_stop(&prog);
@@ -245,7 +272,10 @@ static int run(const cli_options *o)
         code = err.kind == SS_EUSAGE || err.kind == SS_ECLUSTER ? EXIT_USAGE : EXIT_FAILED;
         status = "error";
         fprintf(stderr, "segsync: error: %s\n", err.msg);
-        fprintf(stderr, "segsync: hint: %s\n", hint_for(&err));
+        fprintf(stderr, "segsync: hint: %s\n", rres.wal_problem
+                ? "the target's WAL cannot tell what changed; run again with "
+                  "--fallback=differential to do a differential recovery instead"
+                : hint_for(&err));
     } else if (rc == 1) {
         code = EXIT_DIFFERS;
         status = "differs";
@@ -253,6 +283,12 @@ static int run(const cli_options *o)
         code = EXIT_OK;
         status = "ok";
     }
+    if (rc >= 0 && rres.outcome == SS_REWIND_NOT_NEEDED)
+        fprintf(stderr, "segsync: no rewind required: the target has not diverged from the source\n");
+    if (rc >= 0 && rres.outcome == SS_REWIND_FELL_BACK)
+        fprintf(stderr, "segsync: incremental recovery could not proceed: %s\n"
+                        "segsync: a differential recovery was done instead (--fallback=differential)\n",
+                rres.why);
     if (o->json) {
         cli_summary_extra x = { status, rc < 0 ? err.msg : NULL, io_name, jobs, elapsed, wire };
         cli_print_json(stdout, o, &ctr, &x, rep.differences);
@@ -291,10 +327,6 @@ int main(int argc, char **argv)
     }
     if (o.cmd == CMD_SERVE)
         return run_serve(&o);
-    if (o.cmd == CMD_INCREMENTAL) {
-        fprintf(stderr, "segsync: error: command \"%s\" is not available in this version\n", o.cmd_name);
-        return EXIT_USAGE;
-    }
     if (o.cmd == CMD_VERIFY && !o.raw) {
         fprintf(stderr, "segsync: error: verify compares plain trees; give --raw\n");
         return EXIT_USAGE;

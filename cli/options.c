@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/net/iostream.h"
 #include "engine/net/msg.h"
+#include "engine/pathsafe.h"
 
 void cli_usage(FILE *f)
 {
@@ -15,17 +17,23 @@ void cli_usage(FILE *f)
 "Usage:\n"
 "  segsync full         [OPTION]... SOURCE TARGET\n"
 "  segsync differential [OPTION]... SOURCE TARGET\n"
+"  segsync incremental  [OPTION]... SOURCE TARGET\n"
 "  segsync verify       [OPTION]... SOURCE TARGET\n"
 "  segsync serve        [--compress=...] ROOT\n"
+"  segsync serve        --listen=ADDR:PORT --token-file=FILE [--timeout=S] ROOT\n"
 "\n"
 "Commands:\n"
 "  full           make TARGET a copy of SOURCE without reading TARGET's contents\n"
 "  differential   compare both trees block by block and write only what differs\n"
+"  incremental    rewind a diverged former primary from its WAL: only the blocks\n"
+"                 it changed, other files compared block by block (pg_rewind)\n"
 "  verify         compare both trees; list what differs; change nothing\n"
-"  serve          the agent: serve ROOT on stdin/stdout (started over ssh)\n"
+"  serve          the agent: serve ROOT on stdin/stdout (started over ssh),\n"
+"                 or on TCP with --listen (token authentication)\n"
 "\n"
 "SOURCE is a directory, or HOST:DIR on another host (--raw only for now),\n"
-"reached by running \"ssh HOST segsync serve DIR\".\n"
+"reached by running \"ssh HOST segsync serve DIR\", or segsync://HOST:PORT/DIR:\n"
+"an agent started with serve --listen (DIR relative to its ROOT; / for ROOT).\n"
 "\n"
 "Options:\n"
 "PostgreSQL mode (the default):\n"
@@ -37,6 +45,8 @@ void cli_usage(FILE *f)
 "      --greenplum        apply Greenplum's rules (detected from internal.auto.conf)\n"
 "      --checkpoint=fast|spread  backup start checkpoint (default fast)\n"
 "      --differential     with full: rewrite in place, skipping identical blocks\n"
+"      --fallback=differential  incremental: when the WAL cannot tell what\n"
+"                         changed, say why and run a differential recovery\n"
 "\n"
 "General options:\n"
 "      --raw              plain directories: no PostgreSQL rules; TARGET becomes\n"
@@ -44,6 +54,11 @@ void cli_usage(FILE *f)
 "      --rsh=CMD          command that reaches HOST (default ssh)\n"
 "      --remote-path=PATH segsync on the source host (default segsync)\n"
 "      --compress=zstd[:LEVEL]|none  compression on the wire (default zstd)\n"
+"      --token-file=FILE  shared secret for segsync:// and serve --listen (mode 600)\n"
+"      --listen=ADDR:PORT serve: listen on TCP there (e.g. 127.0.0.1:7070, [::1]:7070)\n"
+"      --timeout=SECONDS  connect and idle timeout (default 60; serve --listen 300)\n"
+"      --max-rate=RATE    bound the transfer rate from a remote source (kB/s, or\n"
+"                         with a k, M or G suffix)\n"
 "  -j, --jobs=N           worker threads (default: number of cores)\n"
 "      --block-size=BYTES comparison unit (default 8192)\n"
 "      --io=uring|psync|auto  I/O engine (default auto: io_uring when available)\n"
@@ -85,14 +100,83 @@ static int parse_uint(const char *s, unsigned long long max, unsigned long long 
     return 0;
 }
 
+/* "HOST:PORT" or "[V6ADDR]:PORT" at the start of s; *rest is what follows. */
+static int split_hostport(const char *s, char *host, size_t hn, char *port, size_t pn,
+                          const char **rest)
+{
+    const char *h = s, *he;
+    if (*s == '[') {
+        h = s + 1;
+        he = strchr(h, ']');
+        if (!he || he[1] != ':')
+            return -1;
+    } else {
+        he = strchr(s, ':');
+        if (!he)
+            return -1;
+    }
+    size_t n = (size_t)(he - h);
+    if (n == 0 || n >= hn || memchr(h, '/', n) || h[0] == '-')
+        return -1;
+    memcpy(host, h, n);
+    host[n] = 0;
+    const char *p = he + (*s == '[' ? 2 : 1);
+    size_t pl = strspn(p, "0123456789");
+    if (pl == 0 || pl >= pn || pl > 5 || strtoul(p, NULL, 10) == 0 ||
+        strtoul(p, NULL, 10) > 65535)
+        return -1;
+    memcpy(port, p, pl);
+    port[pl] = 0;
+    *rest = p + pl;
+    return 0;
+}
+
+/* segsync://HOST:PORT[/DIR]: DIR is relative to the agent's ROOT; "", "/"
+ * or a trailing slash name ROOT itself. */
+static int split_url(cli_options *o)
+{
+    const char *rest;
+    if (split_hostport(o->source + 10, o->remote_host, sizeof o->remote_host, o->remote_port,
+                       sizeof o->remote_port, &rest) < 0 ||
+        (*rest && *rest != '/'))
+        return bad("invalid SOURCE (expected segsync://HOST:PORT/DIR)", o->source);
+    while (*rest == '/')
+        rest++;
+    size_t n = strlen(rest);
+    while (n > 0 && rest[n - 1] == '/')
+        n--;
+    if (n >= sizeof o->remote_subdir)
+        return bad("DIR in segsync://HOST:PORT/DIR is too long", NULL);
+    char *dir = o->remote_subdir;
+    memcpy(dir, rest, n);
+    dir[n] = 0;
+    if (*dir && !ss_path_is_safe(dir)) {
+        return bad("DIR in segsync://HOST:PORT/DIR must be beneath the agent's root "
+                   "(no \"..\", \".\" or empty components)", o->source);
+    }
+    o->remote_dir = dir;
+    if (!o->token_file)
+        return bad("a segsync:// source needs --token-file=FILE (the agent's token)", NULL);
+    if (o->block_size > SS_NET_MAX_BLOCK)
+        return bad("--block-size above 1M is not available with a remote source", NULL);
+    if (!o->raw)
+        return bad("a segsync:// source needs --raw for now (PostgreSQL mode through the "
+                   "agent is not available yet)", o->source);
+    return 0;
+}
+
 /* SOURCE is HOST:DIR when a colon comes before the first slash (as rsync
  * reads it); "HOST:" alone is the agent's working directory. */
 static int split_remote(cli_options *o)
 {
+    if (!strncmp(o->source, "segsync://", 10))
+        return split_url(o);
+    if (o->token_file)
+        return bad("--token-file applies to a segsync:// source or serve --listen", NULL);
     const char *colon = strchr(o->source, ':');
     const char *slash = strchr(o->source, '/');
     if (!colon || (slash && slash < colon))
-        return 0;
+        return o->max_rate ? bad("--max-rate applies to a remote source", NULL) : 0;
     size_t n = (size_t)(colon - o->source);
     if (n == 0 || n >= sizeof o->remote_host)
         return bad("invalid HOST in HOST:DIR", o->source);
@@ -109,6 +193,9 @@ static int split_remote(cli_options *o)
     return 0;
 }
 
+/* A long option without a short form, apart from the enum below. */
+#define OPT_FALLBACK 0x1000
+
 int cli_parse(int argc, char **argv, cli_options *o)
 {
     memset(o, 0, sizeof *o);
@@ -118,7 +205,8 @@ int cli_parse(int argc, char **argv, cli_options *o)
     o->greenplum = -1;
     o->compress = (ss_zopt){ SS_Z_ZSTD, SS_Z_DEFAULT_LEVEL };
     enum { OPT_RAW = 256, OPT_BS, OPT_IO, OPT_JSON, OPT_SERVER, OPT_SLOT, OPT_CKPT, OPT_DIFF,
-           OPT_DBID, OPT_GP, OPT_RSH, OPT_RPATH, OPT_COMPRESS };
+           OPT_DBID, OPT_GP, OPT_RSH, OPT_RPATH, OPT_COMPRESS, OPT_LISTEN, OPT_TOKEN,
+           OPT_TIMEOUT, OPT_MAXRATE };
     static const struct option longopts[] = {
         { "raw", no_argument, NULL, OPT_RAW },
         { "jobs", required_argument, NULL, 'j' },
@@ -138,9 +226,14 @@ int cli_parse(int argc, char **argv, cli_options *o)
         { "differential", no_argument, NULL, OPT_DIFF },
         { "target-dbid", required_argument, NULL, OPT_DBID },
         { "greenplum", no_argument, NULL, OPT_GP },
+        { "fallback", required_argument, NULL, OPT_FALLBACK },
         { "rsh", required_argument, NULL, OPT_RSH },
         { "remote-path", required_argument, NULL, OPT_RPATH },
         { "compress", required_argument, NULL, OPT_COMPRESS },
+        { "listen", required_argument, NULL, OPT_LISTEN },
+        { "token-file", required_argument, NULL, OPT_TOKEN },
+        { "timeout", required_argument, NULL, OPT_TIMEOUT },
+        { "max-rate", required_argument, NULL, OPT_MAXRATE },
         { NULL, 0, NULL, 0 },
     };
     if (argc < 2)
@@ -220,6 +313,11 @@ int cli_parse(int argc, char **argv, cli_options *o)
             o->target_dbid = (int)v;
             break;
         case OPT_GP: o->greenplum = 1; break;
+        case OPT_FALLBACK:
+            if (strcmp(optarg, "differential") != 0)
+                return bad("invalid --fallback (expected differential)", optarg);
+            o->fallback_differential = 1;
+            break;
         case OPT_RSH:
             if (!optarg[strspn(optarg, " \t")])
                 return bad("empty --rsh", NULL);
@@ -236,6 +334,30 @@ int cli_parse(int argc, char **argv, cli_options *o)
                 return bad(e.msg, NULL);
             break;
         }
+        case OPT_LISTEN: {
+            const char *rest;
+            if (split_hostport(optarg, o->listen_host, sizeof o->listen_host, o->listen_port,
+                               sizeof o->listen_port, &rest) < 0 || *rest)
+                return bad("invalid --listen (expected ADDR:PORT, e.g. 127.0.0.1:7070 or "
+                           "[::1]:7070)", optarg);
+            break;
+        }
+        case OPT_TOKEN:
+            if (!*optarg)
+                return bad("empty --token-file", NULL);
+            o->token_file = optarg;
+            break;
+        case OPT_TIMEOUT:
+            if (parse_uint(optarg, 86400, &v) < 0 || v == 0 || strpbrk(optarg, "kKmM"))
+                return bad("invalid --timeout (expected 1..86400 seconds)", optarg);
+            o->timeout_s = (int)v;
+            break;
+        case OPT_MAXRATE: {
+            ss_err e;
+            if (ss_rate_parse(optarg, &o->max_rate, &e) < 0)
+                return bad(e.msg, NULL);
+            break;
+        }
         case 'V': o->version = 1; return 0;
         case 'h': o->help = 1; return 0;
         case ':': return bad("option needs a value", argv[optind - 1]);
@@ -248,8 +370,17 @@ int cli_parse(int argc, char **argv, cli_options *o)
             return bad(nargs < 1 ? "ROOT is required" : "too many arguments",
                        nargs > 1 ? argv[optind + 1] : NULL);
         o->source = argv[optind];
+        if (o->listen_host[0] && !o->token_file)
+            return bad("serve --listen needs --token-file=FILE", NULL);
+        if (o->token_file && !o->listen_host[0])
+            return bad("--token-file applies to serve --listen (over ssh the login "
+                       "authenticates)", NULL);
+        if (o->max_rate)
+            return bad("--max-rate applies to the client (the side that receives)", NULL);
         return *o->source ? 0 : bad("empty path given", NULL);
     }
+    if (o->listen_host[0])
+        return bad("--listen applies to serve", NULL);
     if (nargs != 2)
         return bad(nargs < 2 ? "SOURCE and TARGET are required" : "too many arguments",
                    nargs > 2 ? argv[optind + 2] : NULL);
@@ -263,5 +394,9 @@ int cli_parse(int argc, char **argv, cli_options *o)
         return bad("--differential only applies to \"full\"", NULL);
     if (o->slot && !o->source_server)
         return bad("--slot needs --source-server", NULL);
+    if (o->fallback_differential && o->cmd != CMD_INCREMENTAL)
+        return bad("--fallback only applies to \"incremental\"", NULL);
+    if (o->raw && o->cmd == CMD_INCREMENTAL)
+        return bad("incremental reads PostgreSQL WAL; it does not apply with --raw", NULL);
     return split_remote(o);
 }

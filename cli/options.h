@@ -37,6 +37,7 @@ typedef struct {
     int write_recovery_conf;
     int fast_checkpoint;
     int in_place;               /* full --differential */
+    int fallback_differential;  /* incremental --fallback=differential */
     int target_dbid;
     int greenplum;              /* -1 detect */
     ss_tblspc_map maps[64];
@@ -48,6 +49,16 @@ typedef struct {
     const char *rsh;            /* --rsh, NULL = ssh */
     const char *remote_path;    /* --remote-path, NULL = segsync */
     ss_zopt compress;           /* --compress, default zstd:1 */
+    /* SOURCE segsync://HOST:PORT/DIR: remote_host, remote_port set and
+     * remote_dir relative to the agent's ROOT ("" = ROOT). */
+    char remote_port[8];        /* "" unless SOURCE is segsync://... */
+    char remote_subdir[4096];   /* backs remote_dir for segsync:// */
+    /* serve --listen ADDR:PORT */
+    char listen_host[256];
+    char listen_port[8];
+    const char *token_file;     /* --token-file (client and serve --listen) */
+    int timeout_s;              /* --timeout, 0 = the default */
+    uint64_t max_rate;          /* --max-rate in bytes/s, 0 = unlimited */
 } cli_options;
 
 /* Returns 0, or -1 after writing one error line (and a hint) to stderr. */

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -31,6 +32,7 @@ typedef struct {
     job *head, *tail;
     size_t queued, max_queued;
     int stop;
+    atomic_int inflight;    /* RANGE_REQs queued or being answered */
     atomic_int dead;        /* the stream failed: stop answering */
     ss_err dead_err;        /* first send failure (under mu) */
 } agent;
@@ -211,6 +213,7 @@ static void *worker_main(void *arg)
             break;
         if (!atomic_load(&a->dead))
             serve_range(a, &w, &j->m.u.range_req);
+        atomic_fetch_sub(&a->inflight, 1);
         ss_msg_free(&j->m);
         free(j);
     }
@@ -229,6 +232,7 @@ static int enqueue(agent *a, ss_msg *m, ss_err *err)
     }
     j->m = *m;
     j->next = NULL;
+    atomic_fetch_add(&a->inflight, 1);
     pthread_mutex_lock(&a->mu);
     while (a->queued >= a->max_queued)
         pthread_cond_wait(&a->space, &a->mu);
@@ -243,15 +247,37 @@ static int enqueue(agent *a, ss_msg *m, ss_err *err)
     return 0;
 }
 
-static int send_list(agent *a, ss_err *err)
+/* The tree under ROOT, or under the subtree `sub` of ROOT (entries relative
+ * to it), opened beneath ROOT without following a symlink out of it. */
+static int send_list(agent *a, const char *sub, ss_err *err)
 {
     ss_entry_list l;
     memset(&l, 0, sizeof l);
     if (a->rootfd < 0)
         return ss_seterr(err, SS_ESOURCE, 0, "no root to list");
-    if (ss_walk_fd(a->rootfd, a->root, NULL, &l, err) < 0)
-        return -1;
     int rc = 0;
+    if (sub && *sub) {
+        if (!ss_path_is_safe(sub))
+            return ss_seterr(err, SS_EPROTO, 0, "refused path \"%s\": not beneath the root", sub);
+        int fd = ss_open_beneath(a->rootfd, sub, O_RDONLY | O_DIRECTORY, 0);
+        if (fd < 0)
+            return ss_seterr(err, SS_ESOURCE, -fd, "cannot open source directory %s/%s",
+                             a->root, sub);
+        size_t n = strlen(a->root) + strlen(sub) + 2;
+        char *name = malloc(n);
+        if (!name) {
+            close(fd);
+            return ss_seterr(err, SS_EINTERNAL, ENOMEM, "out of memory");
+        }
+        snprintf(name, n, "%s/%s", a->root, sub);
+        rc = ss_walk_fd(fd, name, NULL, &l, err);
+        free(name);
+        close(fd);
+    } else {
+        rc = ss_walk_fd(a->rootfd, a->root, NULL, &l, err);
+    }
+    if (rc < 0)
+        return -1;
     size_t i = 0;
     while (rc == 0 && i < l.n) {
         size_t taken = 0;
@@ -296,9 +322,32 @@ static int handshake(agent *a, const ss_agent_opts *o, ss_err *err)
     return 0;
 }
 
+/* TCP: the client proves it holds the token before anything is served. */
+static int authenticate(agent *a, const ss_auth_token *t, ss_err *err)
+{
+    ss_auth au;
+    ss_msg m, reply;
+    if (ss_auth_server_begin(&au, t, &m, err) < 0 || ss_session_send(a->s, &m, err) < 0)
+        return -1;
+    int r = ss_session_recv(a->s, &m, err);
+    if (r == 0)
+        return ss_seterr(err, SS_EPROTO, 0,
+                         "authentication failed: the client closed the connection");
+    if (r < 0) {
+        ss_err_prefix(err, "authentication failed: ");
+        return -1;
+    }
+    int rc = ss_auth_server_finish(&au, &m, &reply, err);
+    ss_msg_free(&m);
+    memset(&au, 0, sizeof au);
+    if (rc < 0)
+        return -1;
+    return ss_session_send(a->s, &reply, err);
+}
+
 int ss_agent_serve(const char *root, int rfd, int wfd, const ss_agent_opts *o, ss_err *err)
 {
-    ss_agent_opts dflt = { { SS_Z_ZSTD, SS_Z_DEFAULT_LEVEL }, 0 };
+    ss_agent_opts dflt = { .compress = { SS_Z_ZSTD, SS_Z_DEFAULT_LEVEL } };
     if (!o)
         o = &dflt;
     agent a;
@@ -308,7 +357,11 @@ int ss_agent_serve(const char *root, int rfd, int wfd, const ss_agent_opts *o, s
     a.rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (a.rootfd < 0)
         ss_seterr(&root_err, SS_ESOURCE, errno, "cannot open source directory %s", root);
-    if (ss_session_open(&a.s, rfd, wfd, 0, err) < 0) {
+    ss_agent_stats stats_local;
+    ss_agent_stats *st = o->stats ? o->stats : &stats_local;
+    memset(st, 0, sizeof *st);
+    ss_iostream_opts io = { .idle_timeout_ms = o->idle_timeout_ms };
+    if (ss_session_open_io(&a.s, rfd, wfd, &io, err) < 0) {
         if (a.rootfd >= 0)
             close(a.rootfd);
         return -1;
@@ -325,6 +378,10 @@ int ss_agent_serve(const char *root, int rfd, int wfd, const ss_agent_opts *o, s
 
     int rc = handshake(&a, o, err);
     int ended = 0, err_sent = 0;
+    if (rc == 0 && o->token && authenticate(&a, o->token, err) < 0) {
+        st->auth_failed = 1;
+        rc = -1;
+    }
     if (rc == 0 && a.rootfd < 0) {
         *err = root_err;
         rc = -1;
@@ -337,7 +394,11 @@ int ss_agent_serve(const char *root, int rfd, int wfd, const ss_agent_opts *o, s
     while (rc == 0 && !atomic_load(&a.dead)) {
         ss_msg m;
         int r = ss_session_recv(a.s, &m, err);
+        /* Silence is expected while the client waits for our answers. */
+        if (r < 0 && err->sys_errno == ETIMEDOUT && atomic_load(&a.inflight) > 0)
+            continue;
         if (r < 0) {
+            st->idle = err->sys_errno == ETIMEDOUT;
             rc = -1;
             break;
         }
@@ -345,13 +406,12 @@ int ss_agent_serve(const char *root, int rfd, int wfd, const ss_agent_opts *o, s
             break;
         switch (m.type) {
         case SS_MSG_LIST_REQ:
-            if (m.u.list_req.path && *m.u.list_req.path)
-                rc = ss_seterr(err, SS_EPROTO, 0, "listing a subtree is not supported");
-            else
-                rc = send_list(&a, err);
+            st->lists++;
+            rc = send_list(&a, m.u.list_req.path, err);
             ss_msg_free(&m);
             break;
         case SS_MSG_RANGE_REQ:
+            st->ranges++;
             rc = enqueue(&a, &m, err);
             break;
         case SS_MSG_END:
@@ -395,6 +455,8 @@ int ss_agent_serve(const char *root, int rfd, int wfd, const ss_agent_opts *o, s
             rc = -1;
     }
     ss_session_close_write(a.s, &e2);
+    st->bytes_in = ss_session_bytes_in(a.s);
+    st->bytes_out = ss_session_bytes_out(a.s);
     ss_session_close(a.s);
     pthread_cond_destroy(&a.nonempty);
     pthread_cond_destroy(&a.space);

@@ -15,17 +15,40 @@
 #ifndef SEGSYNC_AGENT_H
 #define SEGSYNC_AGENT_H
 
+#include <stdint.h>
+
 #include "engine/error.h"
+#include "engine/net/auth.h"
 #include "engine/net/zstream.h"
+
+/* What one session did, for the listener's log line. */
+typedef struct {
+    int auth_failed;        /* refused: wrong or missing token, nothing served */
+    int idle;               /* dropped: the client sent nothing for the idle timeout */
+    uint64_t lists, ranges; /* requests answered (or queued) */
+    uint64_t bytes_in, bytes_out;   /* on the wire */
+} ss_agent_stats;
 
 typedef struct {
     ss_zopt compress;       /* offered to the client; SS_Z_NONE never compresses */
     unsigned workers;       /* threads answering RANGE_REQ; 0 = 4 */
+    /* TCP: the client must prove it holds this token (auth.h) right after
+     * the HELLOs, before anything is listed or read; NULL = no
+     * authentication (stdin/stdout under ssh, where the login is it). */
+    const ss_auth_token *token;
+    /* Drop a client that sends nothing for this long while no request of
+     * its is being answered; 0 = wait forever. */
+    int idle_timeout_ms;
+    ss_agent_stats *stats;  /* filled when not NULL */
 } ss_agent_opts;
 
 /* Serve ROOT on rfd / wfd until the client ends the session. 0 after END
  * (or the client closing at a message boundary), -1 otherwise (err set;
- * the client was sent an ERROR when the stream still worked). */
+ * the client was sent an ERROR when the stream still worked).
+ *
+ * LIST_REQ may name a subtree (relative to ROOT, opened beneath it without
+ * following symlinks): the entries are then relative to that subtree.
+ * RANGE_REQ paths are always relative to ROOT. */
 int ss_agent_serve(const char *root, int rfd, int wfd, const ss_agent_opts *o, ss_err *err);
 
 #endif

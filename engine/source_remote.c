@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "engine/net/session.h"
+#include "engine/pathsafe.h"
 
 typedef struct {
     uint64_t off;
@@ -51,6 +52,7 @@ typedef struct {
     int list_state;         /* 0 idle, 1 waiting, 2 done, -1 failed */
     ss_entry_list list;
     pid_t child;
+    char *subdir;           /* NULL = the agent's ROOT */
 } remote_source;
 
 /* Why the agent's process ended, for the message of a dropped connection. */
@@ -161,6 +163,21 @@ static void *reader_main(void *arg)
         ss_msg m;
         ss_err e = { 0 };
         int r = ss_session_recv(rs->s, &m, &e);
+        if (r < 0 && e.sys_errno == ETIMEDOUT) {
+            /* Silence is an error only while something is asked. */
+            pthread_mutex_lock(&rs->mu);
+            int waiting = rs->reqs != NULL || rs->list_state == 1;
+            int closing = rs->closing;
+            pthread_mutex_unlock(&rs->mu);
+            if (!waiting && !closing)
+                continue;
+            ss_seterr(&e, SS_ESOURCE, 0,
+                      "source %s: no data from the agent for %s while requests were "
+                      "outstanding (connection idle; see --timeout)", rs->name,
+                      strstr(e.msg, " for ") ? strstr(e.msg, " for ") + 5 : "too long");
+            fail_all(rs, &e);
+            return NULL;
+        }
         if (r <= 0) {
             pthread_mutex_lock(&rs->mu);
             int closing = rs->closing;
@@ -257,6 +274,7 @@ static int remote_list(ss_source *s, ss_entry_list *out, ss_err *err)
     ss_msg m;
     memset(&m, 0, sizeof m);
     m.type = SS_MSG_LIST_REQ;
+    m.u.list_req.path = rs->subdir;
     ss_err se;
     int sent = ss_session_send(rs->s, &m, &se);
     pthread_mutex_lock(&rs->mu);
@@ -298,6 +316,17 @@ static int remote_range(ss_source *s, ss_worker *w, const ss_range_req *req, ss_
     if (nt > nblocks)
         nt = nblocks;
 
+    /* Paths in RANGE_REQ are relative to the agent's ROOT. */
+    char full[SS_NET_PATH_MAX + 1];
+    const char *path = req->path;
+    if (rs->subdir) {
+        int n = snprintf(full, sizeof full, "%s/%s", rs->subdir, req->path);
+        if (n < 0 || (size_t)n >= sizeof full)
+            return ss_seterr(err, SS_EUSAGE, 0, "source %s: path %s/%s is too long", rs->name,
+                             rs->subdir, req->path);
+        path = full;
+    }
+
     pending p;
     memset(&p, 0, sizeof p);
     p.off = req->off;
@@ -320,7 +349,7 @@ static int remote_range(ss_source *s, ss_worker *w, const ss_range_req *req, ss_
     memset(&m, 0, sizeof m);
     m.type = SS_MSG_RANGE_REQ;
     m.u.range_req = (ss_msg_range_req){
-        .id = p.id, .path = (char *)req->path, .file_size = req->file_size, .off = req->off,
+        .id = p.id, .path = (char *)path, .file_size = req->file_size, .off = req->off,
         .len = req->len, .block_size = req->block_size, .last = req->last,
         .compare = req->compare, .sigs = (ss_sig *)t, .nsigs = nt,
     };
@@ -404,6 +433,7 @@ static void remote_destroy(ss_source *s)
     pthread_cond_destroy(&rs->list_cv);
     pthread_mutex_destroy(&rs->mu);
     free(rs->name);
+    free(rs->subdir);
     free(rs);
 }
 
@@ -413,6 +443,57 @@ static const ss_source_ops remote_ops = {
     .wire_bytes = remote_wire_bytes,
     .destroy = remote_destroy,
 };
+
+/* The agent's challenge, our answer, its proof that it holds the token. */
+static int authenticate(remote_source *rs, const ss_auth_token *t, ss_err *err)
+{
+    ss_auth au;
+    ss_msg m, resp;
+    ss_err e;
+    int r = ss_session_recv(rs->s, &m, &e);
+    if (r == 0)
+        return ss_seterr(err, SS_ESOURCE, 0,
+                         "source %s: authentication failed: the agent closed the connection",
+                         rs->name);
+    if (r < 0)
+        return ss_seterr(err, e.kind, 0, "source %s: authentication failed: %s", rs->name,
+                         e.msg);
+    if (m.type == SS_MSG_ERROR) {
+        ss_seterr(err, SS_EPROTO, 0, "source %s: authentication failed: the agent says: %s",
+                  rs->name, m.u.error.text);
+        ss_msg_free(&m);
+        return -1;
+    }
+    int rc = ss_auth_client_respond(&au, t, &m, &resp, &e);
+    ss_msg_free(&m);
+    if (rc == 0 && ss_session_send(rs->s, &resp, &e) < 0)
+        rc = -1;
+    if (rc == 0) {
+        r = ss_session_recv(rs->s, &m, &e);
+        if (r == 0)
+            rc = ss_seterr(&e, SS_EPROTO, 0, "the agent closed the connection");
+        else if (r < 0)
+            rc = -1;
+        else {
+            if (m.type == SS_MSG_ERROR) {
+                rc = ss_seterr(&e, SS_EPROTO, 0,
+                               "the agent refused the token (both sides need the same "
+                               "--token-file)");
+            } else {
+                rc = ss_auth_client_finish(&au, &m, &e);
+            }
+            ss_msg_free(&m);
+        }
+    }
+    memset(&au, 0, sizeof au);
+    if (rc < 0) {
+        const char *t0 = "authentication failed: ";
+        const char *msg = strncmp(e.msg, t0, strlen(t0)) == 0 ? e.msg + strlen(t0) : e.msg;
+        return ss_seterr(err, SS_EPROTO, 0, "source %s: authentication failed: %s", rs->name,
+                         msg);
+    }
+    return 0;
+}
 
 static int handshake(remote_source *rs, const ss_zopt *z, ss_err *err)
 {
@@ -451,7 +532,7 @@ static int handshake(remote_source *rs, const ss_zopt *z, ss_err *err)
 }
 
 static int open_session(ss_source **out, const char *name, int rfd, int wfd,
-                        const ss_zopt *z, pid_t child, ss_err *err)
+                        const ss_remote_opts *o, pid_t child, ss_err *err)
 {
     *out = NULL;
     remote_source *rs = calloc(1, sizeof *rs);
@@ -463,11 +544,21 @@ static int open_session(ss_source **out, const char *name, int rfd, int wfd,
         return ss_seterr(err, SS_EINTERNAL, ENOMEM, "out of memory");
     }
     rs->child = child;
+    if (o->subdir && *o->subdir && !(rs->subdir = strdup(o->subdir))) {
+        free(rs->name);
+        free(rs);
+        close(rfd);
+        if (wfd != rfd)
+            close(wfd);
+        return ss_seterr(err, SS_EINTERNAL, ENOMEM, "out of memory");
+    }
     rs->base.ops = &remote_ops;
     rs->base.name = rs->name;
     pthread_mutex_init(&rs->mu, NULL);
     pthread_cond_init(&rs->list_cv, NULL);
-    if (ss_session_open(&rs->s, rfd, wfd, 1, err) < 0) {
+    ss_iostream_opts io = { .idle_timeout_ms = o->idle_timeout_ms, .max_rate = o->max_rate,
+                            .own_fds = 1 };
+    if (ss_session_open_io(&rs->s, rfd, wfd, &io, err) < 0) {
         close(rfd);
         if (wfd != rfd)
             close(wfd);
@@ -475,7 +566,7 @@ static int open_session(ss_source **out, const char *name, int rfd, int wfd,
         remote_destroy(&rs->base);
         return -1;
     }
-    if (handshake(rs, z, err) < 0) {
+    if (handshake(rs, &o->compress, err) < 0 || (o->token && authenticate(rs, o->token, err) < 0)) {
         rs->dead = 1;
         remote_destroy(&rs->base);
         return -1;
@@ -494,7 +585,42 @@ static int open_session(ss_source **out, const char *name, int rfd, int wfd,
 int ss_source_remote_open(ss_source **out, const char *name, int rfd, int wfd,
                           const ss_zopt *compress, ss_err *err)
 {
-    return open_session(out, name, rfd, wfd, compress, 0, err);
+    ss_remote_opts o = { .compress = *compress };
+    return open_session(out, name, rfd, wfd, &o, 0, err);
+}
+
+int ss_source_remote_open_opts(ss_source **out, const char *name, int rfd, int wfd,
+                               const ss_remote_opts *o, ss_err *err)
+{
+    if (o->subdir && *o->subdir && !ss_path_is_safe(o->subdir)) {
+        close(rfd);
+        if (wfd != rfd)
+            close(wfd);
+        return ss_seterr(err, SS_EUSAGE, 0,
+                         "source %s: directory \"%s\" must be relative to the agent's root, "
+                         "without \"..\"", name, o->subdir);
+    }
+    return open_session(out, name, rfd, wfd, o, 0, err);
+}
+
+int ss_source_remote_connect(ss_source **out, const char *host, const char *port,
+                             int connect_timeout_ms, const ss_remote_opts *o, ss_err *err)
+{
+    *out = NULL;
+    char name[320];
+    snprintf(name, sizeof name, strchr(host, ':') ? "[%s]:%s" : "%s:%s", host, port);
+    if (o->subdir && *o->subdir && !ss_path_is_safe(o->subdir))
+        return ss_seterr(err, SS_EUSAGE, 0,
+                         "source %s: directory \"%s\" must be relative to the agent's root, "
+                         "without \"..\"", name, o->subdir);
+    int fd;
+    if (ss_tcp_connect(host, port, connect_timeout_ms, &fd, err) < 0) {
+        ss_err_prefix(err, ": ");
+        ss_err_prefix(err, name);
+        ss_err_prefix(err, "source ");
+        return -1;
+    }
+    return open_session(out, name, fd, fd, o, 0, err);
 }
 
 /* Quote s for the remote shell (ssh hands the command line to one) unless
@@ -605,7 +731,9 @@ int ss_source_remote_spawn(ss_source **out, const ss_remote_spec *spec, ss_err *
         goto out;
     }
     strcpy(name, spec->host);
-    rc = open_session(out, name, from_child[0], to_child[1], &spec->compress, pid, err);
+    ss_remote_opts ro = { .compress = spec->compress, .idle_timeout_ms = spec->idle_timeout_ms,
+                          .max_rate = spec->max_rate };
+    rc = open_session(out, name, from_child[0], to_child[1], &ro, pid, err);
     free(name);
 out:
     free(argv);

@@ -116,10 +116,13 @@ static int wait_fd(ss_iostream *s, int fd, short ev, const char *what, ss_err *e
         int r = poll(&p, 1, s->idle_ms > 0 ? s->idle_ms : -1);
         if (r > 0)
             return 0;
-        if (r == 0)
-            return ss_seterr(err, SS_EPROTO, 0,
-                             "connection idle: could not %s the peer for %d s", what,
-                             (s->idle_ms + 999) / 1000);
+        if (r == 0) {
+            ss_seterr(err, SS_EPROTO, 0, "connection idle: could not %s the peer for %d s",
+                      what, (s->idle_ms + 999) / 1000);
+            if (err)
+                err->sys_errno = ETIMEDOUT;  /* tells a timeout apart; not in the text */
+            return -1;
+        }
         if (errno != EINTR)
             return ss_seterr(err, SS_EPROTO, errno, "cannot wait for the connection");
     }
@@ -310,6 +313,21 @@ int ss_iostream_connect(ss_iostream **out, const char *host, const char *port,
                         int connect_timeout_ms, const ss_iostream_opts *opts, ss_err *err)
 {
     *out = NULL;
+    int fd;
+    if (ss_tcp_connect(host, port, connect_timeout_ms, &fd, err) < 0)
+        return -1;
+    ss_iostream_opts o = opts ? *opts : (ss_iostream_opts){ 0 };
+    o.own_fds = 1;
+    if (ss_iostream_open(out, fd, fd, &o, err) < 0) {
+        close(fd);
+        return -1;
+    }
+    return 0;
+}
+
+int ss_tcp_connect(const char *host, const char *port, int connect_timeout_ms, int *fd_out,
+                   ss_err *err)
+{
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
     struct addrinfo *res;
     int rc = getaddrinfo(host, port, &hints, &res);
@@ -320,14 +338,14 @@ int ss_iostream_connect(ss_iostream **out, const char *host, const char *port,
     for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next)
         e = connect_one(ai, connect_timeout_ms, &fd);
     freeaddrinfo(res);
-    if (fd < 0)
+    if (fd < 0) {
+        if (e == ETIMEDOUT && connect_timeout_ms > 0)
+            return ss_seterr(err, SS_ESOURCE, 0,
+                             "cannot connect to %s port %s: no answer within %d s", host, port,
+                             (connect_timeout_ms + 999) / 1000);
         return ss_seterr(err, SS_ESOURCE, e, "cannot connect to %s port %s", host, port);
-    ss_iostream_opts o = opts ? *opts : (ss_iostream_opts){ 0 };
-    o.own_fds = 1;
-    if (ss_iostream_open(out, fd, fd, &o, err) < 0) {
-        close(fd);
-        return -1;
     }
+    *fd_out = fd;
     return 0;
 }
 

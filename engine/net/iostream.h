@@ -6,8 +6,9 @@
  *
  * - read / write-all that retry on EINTR and short transfers;
  * - an idle timeout: a read or write that makes no progress for that long
- *   fails with SS_EPROTO ("no data from the peer for N s"), so a vanished
- *   peer never hangs a recovery;
+ *   fails with SS_EPROTO ("connection idle ...", sys_errno ETIMEDOUT), so a
+ *   vanished peer never hangs a recovery; nothing is lost by the failed
+ *   call, so a caller that expected the silence may simply call again;
  * - a count of bytes on the wire in each direction (readable from any
  *   thread while another uses the stream);
  * - an optional rate limit (--max-rate), a token bucket per direction;
@@ -41,6 +42,10 @@ int ss_iostream_open(ss_iostream **out, int rfd, int wfd, const ss_iostream_opts
  * system's own), with TCP_NODELAY; the stream owns the socket. */
 int ss_iostream_connect(ss_iostream **out, const char *host, const char *port,
                         int connect_timeout_ms, const ss_iostream_opts *opts, ss_err *err);
+
+/* The same, giving the connected socket (non-blocking, close-on-exec). */
+int ss_tcp_connect(const char *host, const char *port, int connect_timeout_ms, int *fd,
+                   ss_err *err);
 
 /* A listening TCP socket on host (NULL = every address) and port. */
 int ss_tcp_listen(const char *host, const char *port, int *fd, ss_err *err);

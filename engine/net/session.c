@@ -40,6 +40,13 @@ static ssize_t raw_read(void *ctx, void *buf, size_t cap, ss_err *err)
 
 int ss_session_open(ss_session **out, int rfd, int wfd, int own_fds, ss_err *err)
 {
+    ss_iostream_opts io = { .own_fds = own_fds };
+    return ss_session_open_io(out, rfd, wfd, &io, err);
+}
+
+int ss_session_open_io(ss_session **out, int rfd, int wfd, const ss_iostream_opts *io,
+                       ss_err *err)
+{
     *out = NULL;
     ss_session *s = calloc(1, sizeof *s);
     if (!s || !(s->rbuf = malloc(RBUF_SIZE))) {
@@ -49,9 +56,8 @@ int ss_session_open(ss_session **out, int rfd, int wfd, int own_fds, ss_err *err
     pthread_mutex_init(&s->wmu, NULL);
     ss_frame_dec_init(&s->fd, 0);
     ss_wbuf_init(&s->wb, SS_FRAME_MAX_PAYLOAD + SS_FRAME_HDR);
-    ss_iostream_opts io = { .own_fds = own_fds };
     ss_zopt none = { SS_Z_NONE, 0 };
-    if (ss_iostream_open(&s->io, rfd, wfd, &io, err) < 0 ||
+    if (ss_iostream_open(&s->io, rfd, wfd, io, err) < 0 ||
         ss_zdec_new(&s->zd, SS_Z_NONE, raw_read, s, err) < 0 ||
         ss_zenc_new(&s->ze, &none, ss_iostream_write_fn, s->io, err) < 0) {
         ss_session_close(s);

@@ -27,6 +27,11 @@ typedef struct ss_session ss_session;
 
 /* A session over rfd / wfd (may be equal). own_fds: close them at the end. */
 int ss_session_open(ss_session **out, int rfd, int wfd, int own_fds, ss_err *err);
+/* The same with the byte stream's options (idle timeout, rate limit). An
+ * idle timeout fails ss_session_recv with sys_errno ETIMEDOUT and loses
+ * nothing: the receiver may call it again. */
+int ss_session_open_io(ss_session **out, int rfd, int wfd, const ss_iostream_opts *io,
+                       ss_err *err);
 
 /* Switch both directions to zstd (after the HELLOs). level for sending. */
 int ss_session_compress(ss_session *s, int level, ss_err *err);
