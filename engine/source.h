@@ -65,6 +65,13 @@ typedef struct {
                  ss_err *err);
     /* Bytes received from the source so far (0 for a local source). */
     uint64_t (*wire_bytes)(ss_source *s);
+    /* Optional (NULL when the source is not on this host): copy a range of
+     * a file straight into dst_fd at the same offset inside the kernel
+     * (copy_file_range), leaving holes where the source has them. 0 done
+     * (*written = bytes written), 1 the file vanished (live source), 2 not
+     * possible between these files (use range()), -1 error. */
+    int (*copy_to)(ss_source *s, const ss_range_req *req, int dst_fd, uint64_t *written,
+                   ss_err *err);
     void (*destroy)(ss_source *s);
 } ss_source_ops;
 

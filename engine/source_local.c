@@ -109,6 +109,70 @@ static int local_range(ss_source *s, ss_worker *w, const ss_range_req *req,
     return ss_source_emit_diff(req, w->buf, w->sigs, tsig, tctx, sink, sctx, err);
 }
 
+/* Data extents of [off, off+len) copied with copy_file_range; holes are
+ * skipped (the engine sizes the file at the end), as cp does. */
+static int local_copy_to(ss_source *s, const ss_range_req *req, int dst_fd, uint64_t *written,
+                         ss_err *err)
+{
+    local_source *ls = (local_source *)s;
+    *written = 0;
+    int fd = ss_open_beneath(ls->rootfd, req->path, O_RDONLY, 0);
+    if (fd == -ENOENT && ls->live)
+        return 1;
+    if (fd < 0)
+        return ss_seterr(err, SS_ESOURCE, -fd, "cannot open source file %s/%s", ls->root, req->path);
+    uint64_t pos = req->off, end = req->off + req->len;
+    int rc = 0;
+    while (pos < end) {
+        off_t data = lseek(fd, (off_t)pos, SEEK_DATA);
+        if (data < 0 && errno == ENXIO)
+            break;      /* only a hole up to the end of the file */
+        if (data < 0) {
+            data = (off_t)pos;     /* no SEEK_DATA here: treat all as data */
+        }
+        if ((uint64_t)data >= end)
+            break;
+        off_t hole = lseek(fd, data, SEEK_HOLE);
+        uint64_t stop = hole < 0 || (uint64_t)hole > end ? end : (uint64_t)hole;
+        loff_t in = data, out = data;
+        while ((uint64_t)in < stop) {
+            ssize_t n = copy_file_range(fd, &in, dst_fd, &out, (size_t)(stop - (uint64_t)in), 0);
+            if (n < 0) {
+                int e = errno;
+                if (*written == 0 && (e == EXDEV || e == EINVAL || e == ENOSYS || e == EOPNOTSUPP ||
+                                      e == EBADF || e == EPERM)) {
+                    close(fd);
+                    return 2;
+                }
+                rc = ss_seterr(err, e == ENOSPC || e == EDQUOT ? SS_ETARGET : SS_ESOURCE, e,
+                               "cannot copy %s/%s", ls->root, req->path);
+                break;
+            }
+            if (n == 0) {
+                if (!ls->live)
+                    rc = ss_seterr(err, SS_ECHANGED, 0,
+                                   "source file %s/%s changed size while being read (shrank below %llu bytes)",
+                                   ls->root, req->path, (unsigned long long)stop);
+                break;  /* live: the rest stays a hole, i.e. zeros */
+            }
+            *written += (uint64_t)n;
+        }
+        if (rc < 0 || (uint64_t)in < stop)
+            break;
+        pos = stop;
+    }
+    if (rc == 0 && req->last && !ls->live) {
+        struct stat st;
+        if (fstat(fd, &st) == 0 && (uint64_t)st.st_size != req->file_size)
+            rc = ss_seterr(err, SS_ECHANGED, 0,
+                           "source file %s/%s changed size while being read (%llu bytes listed, %llu now)",
+                           ls->root, req->path, (unsigned long long)req->file_size,
+                           (unsigned long long)st.st_size);
+    }
+    close(fd);
+    return rc;
+}
+
 static uint64_t local_wire_bytes(ss_source *s)
 {
     (void)s;
@@ -127,6 +191,7 @@ static const ss_source_ops local_ops = {
     .list = local_list,
     .range = local_range,
     .wire_bytes = local_wire_bytes,
+    .copy_to = local_copy_to,
     .destroy = local_destroy,
 };
 

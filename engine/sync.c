@@ -329,6 +329,28 @@ static void process_chunk(engine *e, worker *w, const chunk *c)
         atomic_fetch_add(&e->ctr->bytes_done, c->len);
         return;
     }
+    /* A whole new file from a source on this host: let the kernel copy. */
+    if (e->writes && job->it->act == SS_ACT_COPY && e->src->ops->copy_to) {
+        ss_range_req creq = { .path = s->path, .file_size = s->size, .off = c->off,
+                              .len = c->len, .block_size = e->bs, .last = c->last };
+        uint64_t wrote = 0;
+        int crc = e->src->ops->copy_to(e->src, &creq, job->fd, &wrote, &err);
+        if (crc == 0 || crc == 1) {
+            if (crc == 1)
+                atomic_store(&job->vanished, 1);
+            atomic_fetch_add(&job->bytes, c->len);
+            atomic_fetch_add(&e->ctr->bytes_transferred, c->len);
+            atomic_fetch_add(&job->written, wrote);
+            atomic_fetch_add(&e->ctr->bytes_done, c->len);
+            return;
+        }
+        if (crc < 0) {
+            atomic_store(&job->failed, 1);
+            fail(e, &err);
+            return;
+        }
+        /* 2: not possible here; fall through to reading and writing. */
+    }
     ss_range_req req = {
         .path = s->path, .file_size = s->size, .off = c->off, .len = c->len,
         .block_size = e->bs, .last = c->last,
