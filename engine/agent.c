@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -322,6 +324,31 @@ static int handshake(agent *a, const ss_agent_opts *o, ss_err *err)
     return 0;
 }
 
+/* Bytes we sent that the client has not read yet went down since the last
+ * look: it is alive and reading. A client that reads nothing for the idle
+ * time (or a socket that cannot tell) is not draining. */
+static int client_draining(int wfd, int *last)
+{
+    int n = 0;
+    if (ioctl(wfd, SIOCOUTQ, &n) < 0 || n <= 0) {
+        *last = -1;
+        return 0;
+    }
+    int draining = *last < 0 || n < *last;
+    *last = n;
+    return draining;
+}
+
+/* We sent something since the last look: the client may still be reading
+ * it out of its buffers; the idle time starts again. */
+static int wrote_since(ss_session *s, uint64_t *seen)
+{
+    uint64_t now = ss_session_bytes_out(s);
+    int wrote = now != *seen;
+    *seen = now;
+    return wrote;
+}
+
 /* TCP: the client proves it holds the token before anything is served. */
 static int authenticate(agent *a, const ss_auth_token *t, ss_err *err)
 {
@@ -379,9 +406,13 @@ int ss_agent_serve(const char *root, int rfd, int wfd, const ss_agent_opts *o, s
     int rc = handshake(&a, o, err);
     int ended = 0, err_sent = 0;
     if (rc == 0 && o->token && authenticate(&a, o->token, err) < 0) {
-        st->auth_failed = 1;
+        st->auth_failed = err->sys_errno != ETIMEDOUT;
         rc = -1;
     }
+    if (rc < 0 && err->sys_errno == ETIMEDOUT)
+        st->idle = 1;
+    int outq = -1;
+    uint64_t seen_out = 0;
     if (rc == 0 && a.rootfd < 0) {
         *err = root_err;
         rc = -1;
@@ -394,8 +425,11 @@ int ss_agent_serve(const char *root, int rfd, int wfd, const ss_agent_opts *o, s
     while (rc == 0 && !atomic_load(&a.dead)) {
         ss_msg m;
         int r = ss_session_recv(a.s, &m, err);
-        /* Silence is expected while the client waits for our answers. */
-        if (r < 0 && err->sys_errno == ETIMEDOUT && atomic_load(&a.inflight) > 0)
+        /* Silence is expected while the client waits for our answers, or
+         * still reads what we sent (a slow link, --max-rate). */
+        if (r < 0 && err->sys_errno == ETIMEDOUT &&
+            (atomic_load(&a.inflight) > 0 || wrote_since(a.s, &seen_out) ||
+             client_draining(wfd, &outq)))
             continue;
         if (r < 0) {
             st->idle = err->sys_errno == ETIMEDOUT;
