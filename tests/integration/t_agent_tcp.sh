@@ -12,7 +12,8 @@
 # file are refused with a clear message (client and serve); "../" in DIR is
 # refused; a symlink out of ROOT is not followed; an authenticated hostile
 # client asking for ../secret gets an ERROR and no data; a silent client is
-# dropped after --timeout; --max-rate bounds the transfer rate; the agent
+# dropped after --timeout; a fifth concurrent client is refused with a
+# reason; --max-rate bounds the transfer rate; the agent
 # binds only the address it was given; [::1] when the machine has it; one
 # log line per connection; SIGTERM stops the agent.
 . "$(dirname "$0")/lib.sh"
@@ -225,6 +226,27 @@ print("dropped after %.1f s" % (time.time() - t0))
 EOF
     [ "$(grep -c ": dropped: connection idle" "$T/idle.log")" = 1 ] || {
         show "$T/idle.log"; fail "the silent client's drop was not logged"; }
+
+    log "a fifth connection while four are served is refused with a reason"
+    "$_PY" - "$PORT" >"$T/busy.out" 2>&1 <<'EOF' || { cat "$T/busy.out"; fail "busy refusal"; }
+import socket, struct, sys, time
+port = int(sys.argv[1])
+held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(4)]
+time.sleep(0.5)
+c = socket.create_connection(("127.0.0.1", port), timeout=10)
+c.sendall(struct.pack(">IBB", 18, 1, 0) + struct.pack(">IHIII", 0x53475359, 1, 0, 8192, 1 << 20))
+data = b""
+while True:
+    d = c.recv(4096)
+    if not d: break
+    data += d
+assert len(data) > 6 and data[4] == 11, ("not an ERROR frame", data)
+assert b"connections" in data, data
+print("refused:", "".join(ch for ch in data[17:].decode("ascii", "replace") if ch.isprintable()))
+EOF
+    cat "$T/busy.out"
+    grep -q "refused: 4 connections are being served already" "$T/idle.log" || {
+        show "$T/idle.log"; fail "the busy refusal was not logged"; }
     stop_agent idle
     AGPID=$MAINPID PORT=$MAINPORT
 fi
