@@ -238,15 +238,32 @@ static int source_end(rewind_state *s, ss_pg_control *after, ss_lsn *endrec, uin
     return 0;
 }
 
-/* The WAL pass: regular files directly in pg_wal. The source's segments
- * past the one holding the end of the WAL to replay are recycled or
- * preallocated files (no WAL yet): left out, and removed from the target
- * like every other file the source pass does not list. */
+/* The WAL pass: regular files directly in pg_wal. Of the source's
+ * segments only those that replay reads are listed: from the segment of
+ * the common checkpoint's redo to the one holding the end of the WAL to
+ * replay, each on the timeline recovery takes it from (the newest one of
+ * the source's history that begins before the segment's end, so the old
+ * timeline's copy of the switch segment is not needed). The rest are older
+ * segments, recycled or preallocated files, or other timelines' copies:
+ * left out, and removed from the target like every file the source pass
+ * does not list. History files and anything else in pg_wal: compared. */
 typedef struct {
-    uint64_t max_segno;
+    uint64_t min_segno, max_segno;
     uint32_t seg_size;
+    const ss_wal_tli_range *hist;
+    size_t nhist;
     int target_side;
 } wal_pass;
+
+static uint32_t replay_tli(const wal_pass *w, uint64_t segno)
+{
+    ss_lsn seg_end = (segno + 1) * w->seg_size;
+    uint32_t tli = w->hist[0].tli;
+    for (size_t i = 0; i < w->nhist; i++)
+        if (w->hist[i].begin < seg_end)
+            tli = w->hist[i].tli;
+    return tli;
+}
 
 static int wal_pass_filter(void *ctx, const char *path, const struct stat *st)
 {
@@ -259,11 +276,13 @@ static int wal_pass_filter(void *ctx, const char *path, const struct stat *st)
     if (w->target_side || strlen(name) != 24 || strspn(name, "0123456789ABCDEF") != 24)
         return 1;
     char part[9] = {0};
+    memcpy(part, name, 8);
+    uint32_t tli = (uint32_t)strtoul(part, NULL, 16);
     memcpy(part, name + 8, 8);
     uint64_t log = strtoull(part, NULL, 16);
     memcpy(part, name + 16, 8);
-    uint64_t seg = strtoull(part, NULL, 16);
-    return log * (0x100000000ull / w->seg_size) + seg <= w->max_segno;
+    uint64_t segno = log * (0x100000000ull / w->seg_size) + strtoull(part, NULL, 16);
+    return segno >= w->min_segno && segno <= w->max_segno && tli == replay_tli(w, segno);
 }
 
 static int finish_target(rewind_state *s, const ss_target_opts *to, ss_pg_control *after_in,
@@ -347,12 +366,16 @@ static int sync_target(rewind_state *s, ss_counters *ctr, ss_err *err)
     uint32_t endtli = 0;
     if (source_end(s, &after, &endrec, &endtli, err) < 0)
         return -1;
-    wal_pass ws = { .max_segno = endrec / s->sc.xlog_seg_size, .seg_size = s->sc.xlog_seg_size }, wt = ws;
+    wal_pass ws = { .min_segno = s->redo / s->sc.xlog_seg_size,
+                    .max_segno = endrec / s->sc.xlog_seg_size,
+                    .seg_size = s->sc.xlog_seg_size,
+                    .hist = s->shist, .nhist = s->ns }, wt = ws;
     wt.target_side = 1;
     ss_walk_opts wso = { .filter = wal_pass_filter, .ctx = &ws };
     ss_walk_opts wto = { .filter = wal_pass_filter, .ctx = &wt };
-    ss_pg_note(b, "syncing pg_wal up to segment %llu (WAL to replay ends at " SS_LSN_FMT ")",
-               (unsigned long long)ws.max_segno, SS_LSN_ARGS(endrec));
+    ss_pg_note(b, "syncing pg_wal: segments %llu to %llu (WAL to replay " SS_LSN_FMT " .. " SS_LSN_FMT ")",
+               (unsigned long long)ws.min_segno, (unsigned long long)ws.max_segno,
+               SS_LSN_ARGS(s->redo), SS_LSN_ARGS(endrec));
     if (ss_pg_sync_pass(&r, b->source_dir, b->target_dir, "", SS_MODE_DIFF, &wso, &wto, err) < 0)
         return -1;
     if (b->dry_run)
