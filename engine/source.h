@@ -25,7 +25,7 @@
 /* Per-thread resources handed to a source by the engine. */
 typedef struct {
     ss_io *io;
-    void *buf;              /* chunk_size bytes, page aligned */
+    void *buf;              /* buf_size bytes (+ SS_DIRECT_ALIGN slack), page aligned */
     size_t buf_size;
     ss_sig *sigs;           /* room for chunk_size / block_size sigs */
 } ss_worker;

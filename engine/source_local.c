@@ -2,6 +2,7 @@
  * calling worker's io ring; the target's signatures are computed while the
  * source read is in flight, so both sides are read at the same time. */
 #include "engine/source.h"
+#include "engine/fileread.h"
 #include "engine/pathsafe.h"
 
 #include <errno.h>
@@ -78,14 +79,17 @@ static int local_range(ss_source *s, ss_worker *w, const ss_range_req *req,
         return 1;
     if (fd < 0)
         return ss_seterr(err, SS_ESOURCE, -fd, "cannot open source file %s/%s", ls->root, req->path);
-    ss_io_op op = { .fd = fd, .buf = w->buf, .len = (size_t)req->len, .off = req->off };
-    int rc = ss_io_submit(w->io, &op, err);
+    ss_rfile rf = { fd, -1 };
+    if (req->len >= SS_DIRECT_MIN)
+        ss_rfile_direct(&rf);
+    ss_rfile_read rd;
+    int rc = ss_rfile_read_start(w->io, &rf, w->buf, (size_t)req->len, req->off, &rd, err);
     const ss_sig *t = NULL;
     size_t nt = 0;
     /* Pull the target's signatures now, while the source read is in flight. */
     if (rc == 0 && req->compare)
         rc = tsig(tctx, &t, &nt, err);
-    ssize_t got = ss_io_wait(w->io, &op);
+    ssize_t got = ss_rfile_read_wait(w->io, &rd);
     if (rc == 0 && got < 0)
         rc = ss_seterr(err, SS_ESOURCE, (int)-got, "cannot read source file %s/%s", ls->root, req->path);
     else if (rc == 0 && (uint64_t)got != req->len && ls->live)
@@ -103,7 +107,7 @@ static int local_range(ss_source *s, ss_worker *w, const ss_range_req *req,
                            ls->root, req->path, (unsigned long long)req->file_size,
                            (unsigned long long)st.st_size);
     }
-    close(fd);
+    ss_rfile_close(&rf);
     if (rc < 0)
         return -1;
     return ss_source_emit_diff(req, w->buf, w->sigs, tsig, tctx, sink, sctx, err);

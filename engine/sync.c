@@ -3,6 +3,7 @@
  * shape, move file data with a worker pool, finish attributes, make durable.
  */
 #include "engine/sync.h"
+#include "engine/fileread.h"
 #include "engine/workq.h"
 
 #include <errno.h>
@@ -22,6 +23,7 @@ typedef struct {
     engine *eng;
     const ss_plan_item *it;
     int fd;                     /* target fd; -1 when nothing is opened */
+    int dfd;                    /* UPDATE: O_DIRECT twin of fd for reading, or -1 */
     char *tmprel;               /* COPY: the temporary it is written to */
     uint64_t dst_size;          /* UPDATE: target size before the run */
     atomic_uint chunks_left;
@@ -119,10 +121,11 @@ static int tsig_fn(void *ctx, const ss_sig **sigs, size_t *n, ss_err *err)
         uint64_t want = avail < t->len ? avail : t->len;
         t->n = 0;
         if (want > 0) {
-            ss_io_op op = { .fd = job->fd, .buf = t->w->tbuf, .len = (size_t)want, .off = t->off };
-            if (ss_io_submit(t->w->pub.io, &op, err) < 0)
+            ss_rfile rf = { job->fd, job->dfd };
+            ss_rfile_read rd;
+            if (ss_rfile_read_start(t->w->pub.io, &rf, t->w->tbuf, (size_t)want, t->off, &rd, err) < 0)
                 return -1;
-            ssize_t got = ss_io_wait(t->w->pub.io, &op);
+            ssize_t got = ss_rfile_read_wait(t->w->pub.io, &rd);
             if (got < 0)
                 return ss_seterr(err, SS_ETARGET, (int)-got, "cannot read target file %s/%s",
                                  ss_target_root(t->eng->tgt), job->it->src->path);
@@ -292,6 +295,8 @@ static void finalize(engine *e, file_job *job)
         emit(e, SS_EV_ACTION, SS_ACT_META, s->path, NULL, 0, 0);
     }
 out:
+    if (job->dfd >= 0)
+        close(job->dfd);
     free(job->tmprel);
     free(job);
 }
@@ -407,7 +412,10 @@ static int worker_init(engine *e, worker *w, ss_err *err)
     size_t nsig = e->chunk_size / e->bs + 1;
     if (ss_io_open(&w->pub.io, e->o->io, IO_DEPTH, err) < 0)
         return -1;
-    if (posix_memalign(&w->pub.buf, 4096, e->chunk_size) || posix_memalign(&w->tbuf, 4096, e->chunk_size)) {
+    /* Slack past the chunk: a direct read rounds its length up. */
+    size_t bufsz = e->chunk_size + SS_DIRECT_ALIGN;
+    if (posix_memalign(&w->pub.buf, SS_DIRECT_ALIGN, bufsz) ||
+        posix_memalign(&w->tbuf, SS_DIRECT_ALIGN, bufsz)) {
         worker_free(w);
         return ss_seterr(err, SS_EINTERNAL, ENOMEM, "cannot allocate buffers");
     }
@@ -552,6 +560,7 @@ static int start_file(engine *e, ss_plan_item *it, ss_err *err)
     job->eng = e;
     job->it = it;
     job->fd = -1;
+    job->dfd = -1;
     const ss_entry *s = it->src;
     range_iter ri = { .size = s->size };
     if (it->act == SS_ACT_UPDATE) {
@@ -568,6 +577,11 @@ static int start_file(engine *e, ss_plan_item *it, ss_err *err)
             }
         }
         job->fd = ss_target_open_update(e->tgt, s->path, !e->writes, err);
+        if (job->fd >= 0 && job->dst_size >= SS_DIRECT_MIN && !ri.blocks) {
+            ss_rfile rf = { job->fd, -1 };
+            ss_rfile_direct(&rf);
+            job->dfd = rf.dfd;
+        }
     } else if (e->writes) {
         job->fd = ss_target_create_tmp(e->tgt, s->path, &job->tmprel, err);
     }
