@@ -7,7 +7,8 @@
 # table and a TRUNCATE on the old primary); the old primary is stopped
 # cleanly and copied twice. Checks:
 #  - unrelated clusters: exit 2, target untouched;
-#  - `segsync incremental --source-server=<new primary> -R --json OLD`:
+#  - -n prints the blocks per file that would travel, changes nothing;
+#  - `segsync incremental --source-server=<new primary> -R --json NEW OLD`:
 #    exit 0, far fewer bytes than the tree; the old primary starts as a
 #    standby, streams, every table equals the new primary's, pg_amcheck,
 #    pg_checksums --check after a clean stop;
@@ -71,6 +72,14 @@ run_ss unrelated incremental "$U" "$P"
 expect_rc unrelated 2
 err_mentions "$W/unrelated.err" "not the same cluster"
 [ "$(tree_sum "$P")" = "$before" ] || fail "unrelated: the target was changed"
+
+log "dry run: blocks per file printed, target untouched"
+before=$(tree_sum "$P")
+run_ss dry incremental --source-server="$SRC" -n "$M" "$P"
+expect_rc dry 0
+grep -E "would (update|copy)" "$W/dry.out" | head -n 8
+grep -q "would update base/.*blocks" "$W/dry.out" || { show "$W/dry.out"; fail "dry run printed no relation file update"; }
+[ "$(tree_sum "$P")" = "$before" ] || fail "dry run changed the target"
 
 log "segsync incremental --source-server -R --json"
 run_ss inc incremental --source-server="$SRC" -R --json -v "$M" "$P"
