@@ -25,6 +25,15 @@
 #define REMOTE_MIN_JOBS 8
 #define REMOTE_DEFAULT_TIMEOUT_S 60
 
+/* One line whatever the message holds: a path with a newline in it is
+ * printed escaped, as in every other listing. */
+static void print_error(const char *msg)
+{
+    fputs("segsync: error: ", stderr);
+    cli_put_path(stderr, msg);
+    fputc('\n', stderr);
+}
+
 /* Signals are taken by one thread with sigwait, so no handler touches
  * shared state; the engine polls `interrupted` between work items. */
 typedef struct {
@@ -175,7 +184,7 @@ static int run(const cli_options *o)
     ss_io *probe;
     ss_err err = {0};
     if (ss_io_open(&probe, o->io, 4, &err) < 0) {
-        fprintf(stderr, "segsync: error: %s\n", err.msg);
+        print_error(err.msg);
         signal_watch_stop(&sw);
         cli_report_destroy(&rep);
         return EXIT_USAGE;
@@ -271,7 +280,7 @@ static int run(const cli_options *o)
          * target is as it was. */
         code = err.kind == SS_EUSAGE || err.kind == SS_ECLUSTER ? EXIT_USAGE : EXIT_FAILED;
         status = "error";
-        fprintf(stderr, "segsync: error: %s\n", err.msg);
+        print_error(err.msg);
         fprintf(stderr, "segsync: hint: %s\n", rres.wal_problem
                 ? "the target's WAL cannot tell what changed; run again with "
                   "--fallback=differential to do a differential recovery instead"

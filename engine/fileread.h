@@ -1,8 +1,8 @@
 /*
  * fileread.h — read a range of a file from wherever it is cheapest.
  *
- * What is already in the page cache is copied from there (a non-blocking
- * preadv2 with RWF_NOWAIT); what is not is read from the device with
+ * A range the page cache holds entirely (cachestat) is copied from there
+ * (a non-blocking preadv2 with RWF_NOWAIT); anything else is read from the device with
  * O_DIRECT through the io ring, which skips the page cache entirely: on a
  * cold comparison of two large trees that halves the kernel time per byte
  * (no copy into the cache and out of it again, nothing evicted). Where
