@@ -1,6 +1,7 @@
 #include "engine/recovery/pgsync.h"
 #include "engine/recovery/pgcommon.h"
 #include "engine/pathsafe.h"
+#include "engine/pg/confport.h"
 #include "engine/pg/control.h"
 #include "engine/pg/exclude.h"
 #include "engine/pg/recoveryconf.h"
@@ -174,6 +175,27 @@ static int write_control_last(const ss_pg_recover_opts *o, const ss_target_opts 
     return rc;
 }
 
+/* The text of a small file, or NULL (missing, unreadable, or over 16 MiB). */
+static char *read_text(const char *dir, const char *name)
+{
+    char p[PATH_MAX];
+    if (snprintf(p, sizeof p, "%s/%s", dir, name) >= (int)sizeof p)
+        return NULL;
+    FILE *f = fopen(p, "re");
+    if (!f)
+        return NULL;
+    char *buf = malloc(16 << 20);
+    size_t n = buf ? fread(buf, 1, (16 << 20) - 1, f) : 0;
+    int whole = buf && feof(f) && !ferror(f);
+    fclose(f);
+    if (!whole) {
+        free(buf);
+        return NULL;
+    }
+    buf[n] = 0;
+    return buf;
+}
+
 int ss_pg_recover(const ss_pg_recover_opts *o, ss_counters *ctr, ss_err *err)
 {
     ss_pg_control sc;
@@ -194,6 +216,7 @@ int ss_pg_recover(const ss_pg_recover_opts *o, ss_counters *ctr, ss_err *err)
     ss_pg_backup_start bstart = {0};
     ss_pg_backup_stop bstop = {0};
     int live = o->conninfo != NULL;
+    char *target_port = NULL;
     int rc = -1;
 
     if (live && !o->dry_run) {
@@ -220,6 +243,14 @@ int ss_pg_recover(const ss_pg_recover_opts *o, ss_counters *ctr, ss_err *err)
         }
         if (ss_pg_remove_target_control(o, err) < 0)
             goto out;
+    }
+
+    /* Greenplum: the mirror keeps its own port (postgresql.conf is otherwise
+     * the primary's). */
+    if (greenplum && !o->dry_run) {
+        char *conf = read_text(o->target_dir, "postgresql.conf");
+        target_port = conf ? ss_pg_conf_port(conf) : NULL;
+        free(conf);
     }
 
     ss_pg_data_filter sf = { .ex = { .skip_wal = 1, .greenplum = greenplum } }, tf = sf;
@@ -275,6 +306,17 @@ int ss_pg_recover(const ss_pg_recover_opts *o, ss_counters *ctr, ss_err *err)
                                        uid, gid, err);
             free(map);
         }
+        if (wrc == 0 && target_port) {
+            char *conf = read_text(o->target_dir, "postgresql.conf");
+            char *fixed = conf ? ss_pg_conf_with_port(conf, target_port) : NULL;
+            if (fixed) {
+                wrc = ss_pg_write_file(fd, o->target_dir, "postgresql.conf", fixed, strlen(fixed),
+                                       uid, gid, err);
+                ss_pg_note(o, "postgresql.conf: kept the target's port %s", target_port);
+            }
+            free(conf);
+            free(fixed);
+        }
         if (wrc == 0 && o->write_recovery_conf) {
             if (!o->conninfo)
                 ss_pg_note(o, "-R without --source-server: standby.signal written, no primary_conninfo");
@@ -293,6 +335,7 @@ int ss_pg_recover(const ss_pg_recover_opts *o, ss_counters *ctr, ss_err *err)
     }
     rc = 0;
 out:
+    free(target_port);
     ss_pg_backup_stop_free(&bstop);
     ss_pg_session_close(sess);  /* ends a bracket left open by a failure */
     return rc;
