@@ -299,7 +299,14 @@ static int run(const cli_options *o)
                         "segsync: a differential recovery was done instead (--fallback=differential)\n",
                 rres.why);
     if (o->json) {
-        cli_summary_extra x = { status, rc < 0 ? err.msg : NULL, io_name, jobs, elapsed, wire };
+        cli_summary_extra x = { status, rc < 0 ? err.msg : NULL, io_name, jobs, elapsed, wire,
+                                NULL, NULL };
+        if (o->cmd == CMD_INCREMENTAL && rc >= 0) {
+            x.outcome = rres.outcome == SS_REWIND_FELL_BACK ? "fell_back"
+                      : rres.outcome == SS_REWIND_NOT_NEEDED ? "no_rewind_required" : "rewound";
+            if (rres.outcome == SS_REWIND_FELL_BACK)
+                x.reason = rres.why;
+        }
         cli_print_json(stdout, o, &ctr, &x, rep.differences);
     } else if (rc >= 0 && (o->verbose || o->progress) && o->cmd != CMD_VERIFY) {
         char t[32], w[32];

@@ -133,6 +133,14 @@ void cli_print_json(FILE *f, const cli_options *o, const ss_counters *c,
     fprintf(f, ",\"differences\":%lu,\"block_size\":%u,\"jobs\":%u,\"io\":", differences,
             o->block_size, x->jobs);
     json_str(f, x->io);
+    if (x->outcome) {
+        fputs(",\"outcome\":", f);
+        json_str(f, x->outcome);
+    }
+    if (x->reason) {
+        fputs(",\"fallback_reason\":", f);
+        json_str(f, x->reason);
+    }
     fprintf(f, ",\"elapsed_s\":%.3f}\n", x->elapsed_s);
 #undef U
 }

@@ -35,6 +35,8 @@ typedef struct {
     unsigned jobs;
     double elapsed_s;
     unsigned long long bytes_on_wire;
+    const char *outcome;        /* incremental: "rewound", "no_rewind_required", "fell_back" */
+    const char *reason;         /* why it fell back, or NULL */
 } cli_summary_extra;
 
 void cli_print_json(FILE *f, const cli_options *o, const ss_counters *c,

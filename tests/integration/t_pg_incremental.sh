@@ -125,6 +125,8 @@ err_mentions "$W/nowal.err" "$seg" "--fallback=differential"
 run_ss nowal_fb incremental --source-server="$SRC" -R --fallback=differential --json "$M" "$P3"
 expect_rc nowal_fb 0
 err_mentions "$W/nowal_fb.err" "differential recovery was done instead" "$seg"
+[ "$(json_field "$W/nowal_fb.out" outcome)" = fell_back ] ||
+    fail "the JSON summary does not say the run fell back: $(cat "$W/nowal_fb.out")"
 pg_start "$P3" "$P3P" || fail "fallback-recovered copy did not start"
 wait_streaming "$MP" "$P3P"
 compare_tables "$MP" "$P3P"
