@@ -55,7 +55,6 @@ struct engine {
     ss_workq q;
     size_t chunk_size;
     uint32_t bs;
-    int compare;                /* DIFF and VERIFY read the target */
     int writes;                 /* neither dry-run nor verify */
     atomic_int abort;
     atomic_int differs;         /* VERIFY found something */
@@ -728,7 +727,6 @@ int ss_sync(ss_source *src, const char *target_root, const ss_sync_opts *o,
     e.bs = o->block_size ? o->block_size : 8192;
     size_t cs = o->chunk_size ? o->chunk_size : DEFAULT_CHUNK;
     e.chunk_size = cs < e.bs ? e.bs : cs / e.bs * e.bs;
-    e.compare = o->mode != SS_MODE_FULL;
     e.writes = !o->dry_run && o->mode != SS_MODE_VERIFY;
     pthread_mutex_init(&e.err_mu, NULL);
 
