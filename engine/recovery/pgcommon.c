@@ -96,14 +96,26 @@ static int known_with_prefix(void *ctx, const char *path, const uint32_t **block
     return k->r->known_blocks(k->r->known_ctx, full, blocks, n);
 }
 
-int ss_pg_sync_pass(ss_pg_run *r, const char *src_dir, const char *dst_dir, const char *prefix,
+int ss_pg_source_of(const ss_pg_recover_opts *o, ss_pgsrc **src, ss_pgsrc **own, ss_err *err)
+{
+    *own = NULL;
+    if (o->source) {
+        *src = o->source;
+        return 0;
+    }
+    if (ss_pgsrc_local_open(own, o->source_dir, err) < 0)
+        return -1;
+    *src = *own;
+    return 0;
+}
+
+int ss_pg_sync_pass(ss_pg_run *r, const char *sub, const char *dst_dir, const char *prefix,
                     ss_mode mode, ss_walk_opts *swo, ss_walk_opts *two, ss_err *err)
 {
     const ss_pg_recover_opts *o = r->o;
     ss_source *src;
-    if (ss_source_local_open(&src, src_dir, swo, err) < 0)
+    if (r->src->ops->open_tree(r->src, sub, swo, o->conninfo != NULL, &src, err) < 0)
         return -1;
-    ss_source_local_set_live(src, o->conninfo != NULL);
     ss_sync_opts so = {
         .mode = mode,
         .jobs = o->jobs,
@@ -170,12 +182,11 @@ int ss_pg_mkdir_p(const char *path, mode_t mode, uid_t uid, gid_t gid)
 int ss_pg_sync_tablespaces(ss_pg_run *r, ss_mode mode, const ss_pg_data_filter *base, ss_err *err)
 {
     const ss_pg_recover_opts *o = r->o;
-    char sdir[PATH_MAX], tdir[PATH_MAX];
-    snprintf(sdir, sizeof sdir, "%s/pg_tblspc", o->source_dir);
+    char tdir[PATH_MAX];
     snprintf(tdir, sizeof tdir, "%s/pg_tblspc", o->target_dir);
     ss_entry_list sl, tl;
-    if (ss_walk(sdir, NULL, &sl, err) < 0)
-        return errno == ENOENT ? 0 : -1;
+    if (ss_pgsrc_tablespaces(r->src, &sl, err) < 0)
+        return -1;
     ss_walk_opts shallow = {0};
     if (ss_walk(tdir, &shallow, &tl, err) < 0) {
         memset(&tl, 0, sizeof tl);
@@ -194,7 +205,10 @@ int ss_pg_sync_tablespaces(ss_pg_run *r, ss_mode mode, const ss_pg_data_filter *
             continue;
         char mbuf[PATH_MAX];
         const char *dst_loc = ss_pg_map_location(o, e->link, mbuf, sizeof mbuf);
-        char *rs = realpath(e->link, NULL), *rt = realpath(dst_loc, NULL);
+        /* Only a source on this host can share a location with the
+         * target. */
+        char *rs = r->src->local_dir ? realpath(e->link, NULL) : NULL;
+        char *rt = rs ? realpath(dst_loc, NULL) : NULL;
         int shared = rs && rt && !strcmp(rs, rt);
         free(rs);
         free(rt);
@@ -238,8 +252,10 @@ int ss_pg_sync_tablespaces(ss_pg_run *r, ss_mode mode, const ss_pg_data_filter *
                              .skipped = sf.ex.skipped };
         ss_walk_opts two = { .filter = ss_pg_data_filter_fn, .finish = ss_pg_data_finish_fn, .ctx = &tf };
         tf.ex.skipped = NULL;
+        char sub[PATH_MAX];
+        snprintf(sub, sizeof sub, "pg_tblspc/%s", e->path);
         if (!o->dry_run || access(dst_loc, F_OK) == 0)
-            rc = ss_pg_sync_pass(r, e->link, dst_loc, prefix, mode, &swo, &two, err);
+            rc = ss_pg_sync_pass(r, sub, dst_loc, prefix, mode, &swo, &two, err);
     }
     /* Tablespace links the source does not have: remove the link only; the
      * location may hold another instance's data. */

@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "engine/pg/exclude.h"
+#include "engine/recovery/pgsource.h"
 #include "engine/recovery/pgsync.h"
 #include "engine/sync.h"
 
@@ -35,6 +36,7 @@ int ss_pg_data_finish_fn(void *ctx, ss_entry_list *l, ss_err *err);
 /* What every pass of one recovery shares. */
 typedef struct {
     const ss_pg_recover_opts *o;
+    ss_pgsrc *src;
     ss_counters *ctr;
     ss_target_opts topts;
     uint32_t blcksz;
@@ -45,10 +47,16 @@ typedef struct {
     void *known_ctx;
 } ss_pg_run;
 
-/* One ss_sync of src_dir into dst_dir; prefix ("" or "pg_tblspc/<oid>/")
- * is what the pass's paths are below in the data directory. */
-int ss_pg_sync_pass(ss_pg_run *r, const char *src_dir, const char *dst_dir, const char *prefix,
+/* One ss_sync of the source's tree `sub` ("" = the data directory,
+ * "pg_tblspc/<oid>" = a tablespace) into dst_dir; prefix ("" or
+ * "pg_tblspc/<oid>/") is what the pass's paths are below in the data
+ * directory. */
+int ss_pg_sync_pass(ss_pg_run *r, const char *sub, const char *dst_dir, const char *prefix,
                     ss_mode mode, ss_walk_opts *swo, ss_walk_opts *two, ss_err *err);
+
+/* The source of a recovery: o->source, or a local one over o->source_dir
+ * created into *own (free with ss_pgsrc_destroy; NULL when not created). */
+int ss_pg_source_of(const ss_pg_recover_opts *o, ss_pgsrc **src, ss_pgsrc **own, ss_err *err);
 
 /* The tablespace links of the source recreated in the target (mapped with
  * -T / --target-dbid), each location synced with the filters of base;

@@ -20,6 +20,7 @@
 
 typedef struct {
     const ss_pg_rewind_opts *o;
+    ss_pgsrc *src;
     ss_pg_rewind_result *res;
     ss_pg_control sc, tc;
     ss_pg_session *sess;
@@ -57,15 +58,13 @@ static int check_preconditions(rewind_state *s, ss_err *err)
             return -1;
         ss_pg_note(b, "CHECKPOINT on the source done");
     }
-    if (ss_pg_control_read(b->source_dir, &s->sc, err) < 0) {
-        ss_err_prefix(err, "source: ");
+    if (ss_pgsrc_read_control(s->src, &s->sc, err) < 0)
         return -1;
-    }
     int sstopped = s->sc.state == SS_PG_DB_SHUTDOWNED || s->sc.state == SS_PG_DB_SHUTDOWNED_IN_RECOVERY;
-    if (!b->conninfo && (!sstopped || ss_pg_postmaster_running(b->source_dir, NULL)))
+    if (!b->conninfo && (!sstopped || s->src->ops->postmaster_running(s->src, err) != 0))
         return ss_seterr(err, SS_EUSAGE, 0,
                          "source %s is running (state \"%s\"); give --source-server=CONNINFO",
-                         b->source_dir, ss_pg_dbstate_name(s->sc.state));
+                         s->src->name, ss_pg_dbstate_name(s->sc.state));
     if (ss_pg_control_read(b->target_dir, &s->tc, err) < 0) {
         /* An interrupted run removed it: the WAL analysis cannot be done
          * again; a differential recovery can finish the job. */
@@ -88,7 +87,7 @@ static int check_preconditions(rewind_state *s, ss_err *err)
         return ss_seterr(err, SS_ECLUSTER, 0,
                          "source %s runs with full_page_writes = off (its last checkpoint says so); "
                          "turn it on and CHECKPOINT, or use differential",
-                         b->source_dir);
+                         s->src->name);
     return 0;
 }
 
@@ -100,7 +99,7 @@ static int find_divergence(rewind_state *s, ss_wal_reader **rd, ss_err *err)
         ss_pg_note(b, "source and target are on the same timeline (%u)", s->sc.checkpoint_tli);
         return 0;
     }
-    if (ss_rewind_read_history(b->source_dir, s->sc.checkpoint_tli, &s->shist, &s->ns, err) < 0 ||
+    if (ss_pgsrc_read_history(s->src, s->sc.checkpoint_tli, &s->shist, &s->ns, err) < 0 ||
         ss_rewind_read_history(b->target_dir, s->tc.checkpoint_tli, &s->thist, &s->nt, err) < 0)
         return wal_problem(s, err);
     if (ss_rewind_divergence(s->shist, s->ns, s->thist, s->nt, &s->divergence, &s->common, err) < 0)
@@ -215,11 +214,8 @@ static int write_standby(const ss_pg_recover_opts *b, int fd, uid_t uid, gid_t g
 static int source_end(rewind_state *s, ss_pg_control *after, ss_lsn *endrec, uint32_t *endtli,
                       ss_err *err)
 {
-    const ss_pg_recover_opts *b = &s->o->base;
-    if (ss_pg_control_read(b->source_dir, after, err) < 0) {
-        ss_err_prefix(err, "source: ");
+    if (ss_pgsrc_read_control(s->src, after, err) < 0)
         return -1;
-    }
     if (!s->sess) {
         *endrec = after->checkpoint;
         *endtli = after->checkpoint_tli;
@@ -340,13 +336,13 @@ static int finish_target(rewind_state *s, const ss_target_opts *to, ss_pg_contro
 static int sync_target(rewind_state *s, ss_counters *ctr, ss_err *err)
 {
     const ss_pg_recover_opts *b = &s->o->base;
-    ss_pg_run r = { .o = b, .ctr = ctr, .blcksz = s->sc.blcksz,
+    ss_pg_run r = { .o = b, .src = s->src, .ctr = ctr, .blcksz = s->sc.blcksz,
                     .known_blocks = ss_rewind_map_known, .known_ctx = s->map };
     if (ss_pg_target_owner(b, &r.topts) < 0)
         return ss_seterr(err, SS_EUSAGE, errno, "target %s: cannot stat it", b->target_dir);
-    char gp_path[PATH_MAX];
-    snprintf(gp_path, sizeof gp_path, "%s/internal.auto.conf", b->source_dir);
-    int greenplum = b->greenplum >= 0 ? b->greenplum : access(gp_path, F_OK) == 0;
+    int greenplum = b->greenplum;
+    if (greenplum < 0 && (greenplum = ss_pgsrc_exists(s->src, "internal.auto.conf", err)) < 0)
+        return -1;
 
     if (!b->dry_run && ss_pg_remove_target_control(b, err) < 0)
         return -1;
@@ -355,8 +351,8 @@ static int sync_target(rewind_state *s, ss_counters *ctr, ss_err *err)
     ss_walk_opts swo = { .filter = ss_pg_data_filter_fn, .finish = ss_pg_data_finish_fn, .ctx = &sf };
     ss_walk_opts two = { .filter = ss_pg_data_filter_fn, .finish = ss_pg_data_finish_fn, .ctx = &tf };
     ss_pg_note(b, "syncing %s -> %s (WAL-touched blocks of relation files; other files compared block by block)",
-               b->source_dir, b->target_dir);
-    if (ss_pg_sync_pass(&r, b->source_dir, b->target_dir, "", SS_MODE_DIFF, &swo, &two, err) < 0)
+               s->src->name, b->target_dir);
+    if (ss_pg_sync_pass(&r, "", b->target_dir, "", SS_MODE_DIFF, &swo, &two, err) < 0)
         return -1;
     if (ss_pg_sync_tablespaces(&r, SS_MODE_DIFF, &sf, err) < 0)
         return -1;
@@ -376,7 +372,7 @@ static int sync_target(rewind_state *s, ss_counters *ctr, ss_err *err)
     ss_pg_note(b, "syncing pg_wal: segments %llu to %llu (WAL to replay " SS_LSN_FMT " .. " SS_LSN_FMT ")",
                (unsigned long long)ws.min_segno, (unsigned long long)ws.max_segno,
                SS_LSN_ARGS(s->redo), SS_LSN_ARGS(endrec));
-    if (ss_pg_sync_pass(&r, b->source_dir, b->target_dir, "", SS_MODE_DIFF, &wso, &wto, err) < 0)
+    if (ss_pg_sync_pass(&r, "", b->target_dir, "", SS_MODE_DIFF, &wso, &wto, err) < 0)
         return -1;
     if (b->dry_run)
         return 0;
@@ -395,7 +391,10 @@ int ss_pg_rewind(const ss_pg_rewind_opts *o, ss_pg_rewind_result *res, ss_counte
                  ss_err *err)
 {
     memset(res, 0, sizeof *res);
+    ss_pgsrc *own = NULL;
     rewind_state s = { .o = o, .res = res };
+    if (ss_pg_source_of(&o->base, &s.src, &own, err) < 0)
+        return -1;
     ss_wal_reader *rd = NULL;
     int rc = check_preconditions(&s, err);
     int need = 0;
@@ -415,8 +414,11 @@ int ss_pg_rewind(const ss_pg_rewind_opts *o, ss_pg_rewind_result *res, ss_counte
         ss_pg_recover_opts d = o->base;
         d.full = 0;
         d.in_place = 0;
+        d.source = s.src;
         memset(err, 0, sizeof *err);
-        return ss_pg_recover(&d, ctr, err);
+        rc = ss_pg_recover(&d, ctr, err);
+        ss_pgsrc_destroy(own);
+        return rc;
     }
     if (rc == 0 && !need) {
         res->outcome = SS_REWIND_NOT_NEEDED;
@@ -438,5 +440,6 @@ int ss_pg_rewind(const ss_pg_rewind_opts *o, ss_pg_rewind_result *res, ss_counte
         rc = sync_target(&s, ctr, err);
     }
     state_free(&s);
+    ss_pgsrc_destroy(own);
     return rc;
 }

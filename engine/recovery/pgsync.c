@@ -119,23 +119,21 @@ static char *map_spcmap(const ss_pg_recover_opts *o, const char *in)
 
 /* ---- the recovery ----------------------------------------------------------- */
 
-static int check_cluster(const ss_pg_recover_opts *o, ss_pg_control *sc, int *target_has_control,
-                         ss_err *err)
+static int check_cluster(const ss_pg_recover_opts *o, ss_pgsrc *src, ss_pg_control *sc,
+                         int *target_has_control, ss_err *err)
 {
     long pid = 0;
-    if (ss_pg_control_read(o->source_dir, sc, err) < 0) {
-        ss_err_prefix(err, "source: ");
+    if (ss_pgsrc_read_control(src, sc, err) < 0)
         return -1;
-    }
     if (ss_pg_postmaster_running(o->target_dir, &pid))
         return ss_seterr(err, SS_EUSAGE, 0,
                          "target %s is running (postmaster.pid names live process %ld); stop it first",
                          o->target_dir, pid);
     int stopped = sc->state == SS_PG_DB_SHUTDOWNED || sc->state == SS_PG_DB_SHUTDOWNED_IN_RECOVERY;
-    if (!o->conninfo && (!stopped || ss_pg_postmaster_running(o->source_dir, NULL)))
+    if (!o->conninfo && (!stopped || src->ops->postmaster_running(src, err) != 0))
         return ss_seterr(err, SS_EUSAGE, 0,
                          "source %s is running (state \"%s\"); give --source-server=CONNINFO so a backup can be taken",
-                         o->source_dir, ss_pg_dbstate_name(sc->state));
+                         src->name, ss_pg_dbstate_name(sc->state));
     ss_pg_control tc;
     ss_err terr;
     *target_has_control = 0;
@@ -160,10 +158,11 @@ static int check_cluster(const ss_pg_recover_opts *o, ss_pg_control *sc, int *ta
 }
 
 
-static int write_control_last(const ss_pg_recover_opts *o, const ss_target_opts *to, ss_err *err)
+static int write_control_last(const ss_pg_recover_opts *o, ss_pgsrc *src, const ss_target_opts *to,
+                              ss_err *err)
 {
     ss_pg_control c;
-    if (ss_pg_control_read(o->source_dir, &c, err) < 0)
+    if (ss_pgsrc_read_control(src, &c, err) < 0)
         return -1;
     int fd = open(o->target_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
@@ -196,20 +195,32 @@ static char *read_text(const char *dir, const char *name)
     return buf;
 }
 
+static int recover(const ss_pg_recover_opts *o, ss_pgsrc *src, ss_counters *ctr, ss_err *err);
+
 int ss_pg_recover(const ss_pg_recover_opts *o, ss_counters *ctr, ss_err *err)
+{
+    ss_pgsrc *src, *own;
+    if (ss_pg_source_of(o, &src, &own, err) < 0)
+        return -1;
+    int rc = recover(o, src, ctr, err);
+    ss_pgsrc_destroy(own);
+    return rc;
+}
+
+static int recover(const ss_pg_recover_opts *o, ss_pgsrc *src, ss_counters *ctr, ss_err *err)
 {
     ss_pg_control sc;
     int target_has_control = 0;
-    if (check_cluster(o, &sc, &target_has_control, err) < 0)
+    if (check_cluster(o, src, &sc, &target_has_control, err) < 0)
         return -1;
 
-    ss_pg_run r = { .o = o, .ctr = ctr, .blcksz = sc.blcksz };
+    ss_pg_run r = { .o = o, .src = src, .ctr = ctr, .blcksz = sc.blcksz };
     if (ss_pg_target_owner(o, &r.topts) < 0)
         return ss_seterr(err, SS_EUSAGE, errno, "target %s: its parent directory is missing", o->target_dir);
 
-    char gp_path[PATH_MAX];
-    snprintf(gp_path, sizeof gp_path, "%s/internal.auto.conf", o->source_dir);
-    int greenplum = o->greenplum >= 0 ? o->greenplum : access(gp_path, F_OK) == 0;
+    int greenplum = o->greenplum;
+    if (greenplum < 0 && (greenplum = ss_pgsrc_exists(src, "internal.auto.conf", err)) < 0)
+        return -1;
     ss_mode mode = o->full && !o->in_place ? SS_MODE_FULL : SS_MODE_DIFF;
 
     ss_pg_session *sess = NULL;
@@ -257,8 +268,8 @@ int ss_pg_recover(const ss_pg_recover_opts *o, ss_counters *ctr, ss_err *err)
     tf.target_side = 1;
     ss_walk_opts swo = { .filter = ss_pg_data_filter_fn, .finish = ss_pg_data_finish_fn, .ctx = &sf };
     ss_walk_opts two = { .filter = ss_pg_data_filter_fn, .finish = ss_pg_data_finish_fn, .ctx = &tf };
-    ss_pg_note(o, "syncing %s -> %s (%s)", o->source_dir, o->target_dir, mode == SS_MODE_FULL ? "full copy" : "changed blocks only");
-    if (ss_pg_sync_pass(&r, o->source_dir, o->target_dir, "", mode, &swo, &two, err) < 0)
+    ss_pg_note(o, "syncing %s -> %s (%s)", src->name, o->target_dir, mode == SS_MODE_FULL ? "full copy" : "changed blocks only");
+    if (ss_pg_sync_pass(&r, "", o->target_dir, "", mode, &swo, &two, err) < 0)
         goto out;
     if (ss_pg_sync_tablespaces(&r, mode, &sf, err) < 0)
         goto out;
@@ -279,7 +290,7 @@ int ss_pg_recover(const ss_pg_recover_opts *o, ss_counters *ctr, ss_err *err)
     ss_walk_opts wso = { .filter = wal_filter_fn, .ctx = &ws };
     ss_walk_opts wto = { .filter = wal_filter_fn, .ctx = &wt };
     /* WAL segments are compared block by block like any file. */
-    if (ss_pg_sync_pass(&r, o->source_dir, o->target_dir, "", mode == SS_MODE_FULL ? SS_MODE_FULL : SS_MODE_DIFF,
+    if (ss_pg_sync_pass(&r, "", o->target_dir, "", mode == SS_MODE_FULL ? SS_MODE_FULL : SS_MODE_DIFF,
                   &wso, &wto, err) < 0)
         goto out;
 
@@ -329,7 +340,7 @@ int ss_pg_recover(const ss_pg_recover_opts *o, ss_counters *ctr, ss_err *err)
         close(fd);
         if (wrc < 0)
             goto out;
-        if (write_control_last(o, &r.topts, err) < 0)
+        if (write_control_last(o, src, &r.topts, err) < 0)
             goto out;
         ss_pg_note(o, "global/pg_control written; %s is consistent", o->target_dir);
     }

@@ -23,6 +23,8 @@
 #include "engine/error.h"
 #include "engine/sync.h"
 
+struct ss_pgsrc;
+
 typedef struct {
     const char *old_dir, *new_dir;
 } ss_tblspc_map;
@@ -31,6 +33,9 @@ typedef struct {
     int full;                   /* copy every file (pg_basebackup's end state) */
     int in_place;               /* full, but skip identical blocks */
     const char *source_dir, *target_dir;
+    /* Where the source's files come from (pgsource.h): NULL = source_dir on
+     * this host. Not owned. */
+    struct ss_pgsrc *source;
     const char *conninfo;       /* live source; NULL when it is shut down */
     const char *slot;           /* replication slot to keep the mirror's WAL */
     int write_recovery_conf;    /* -R */
