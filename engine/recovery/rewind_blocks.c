@@ -303,10 +303,12 @@ int ss_rewind_map_record(ss_rewind_map *m, const ss_wal_record *rec, ss_err *err
     default:
         if (rec->rmid > RM_MAX_BUILTIN)
             return not_understood(rec, "belongs to a custom resource manager segsync cannot interpret", err);
-        if (rec->info & XLR_SPECIAL_REL_UPDATE)
-            return not_understood(rec, "modifies a relation, but its type is not recognized", err);
         break;
     }
+    /* Every other record flagged as changing relations, including SMGR and
+     * XACT records of kinds not handled above (as pg_rewind refuses them). */
+    if (rec->info & XLR_SPECIAL_REL_UPDATE)
+        return not_understood(rec, "modifies a relation, but its type is not recognized", err);
     return 0;
 }
 

@@ -3,7 +3,7 @@
  * 1 MiB segments of 1 KiB pages, short and long page headers, records
  * continued across pages, CRC-32C, block references (data only, the
  * same-relation shortcut when a block has the previous block's relation),
- * main data. Static functions only: included by one test file each. */
+ * main data. Static inline functions only (each test uses some). */
 #ifndef SEGSYNC_TEST_REWIND_WALGEN_H
 #define SEGSYNC_TEST_REWIND_WALGEN_H
 
@@ -32,11 +32,11 @@ typedef struct {
     uint32_t spc, db, rel, blkno;
 } wg_block;
 
-static void wg_put16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
-static void wg_put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static void wg_put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+static inline void wg_put16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
+static inline void wg_put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static inline void wg_put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 
-static uint8_t *wg_at(walgen *g, ss_lsn lsn)
+static inline uint8_t *wg_at(walgen *g, ss_lsn lsn)
 {
     uint64_t s = lsn / WG_SEG - g->first_segno;
     if (s >= WG_NSEG)
@@ -46,7 +46,7 @@ static uint8_t *wg_at(walgen *g, ss_lsn lsn)
 
 /* A writer whose first record goes at `start`, a page start (segments
  * from start's on). */
-static void wg_init(walgen *g, uint32_t tli, ss_lsn start)
+static inline void wg_init(walgen *g, uint32_t tli, ss_lsn start)
 {
     memset(g, 0, sizeof *g);
     g->tli = tli;
@@ -59,15 +59,15 @@ static void wg_init(walgen *g, uint32_t tli, ss_lsn start)
     g->pos = start;
 }
 
-static void wg_free(walgen *g)
+static inline void wg_free(walgen *g)
 {
     for (int i = 0; i < WG_NSEG; i++)
         free(g->seg[i]);
 }
 
-static uint32_t wg_hdr_size(ss_lsn page) { return page % WG_SEG == 0 ? 40 : 24; }
+static inline uint32_t wg_hdr_size(ss_lsn page) { return page % WG_SEG == 0 ? 40 : 24; }
 
-static void wg_page_header(walgen *g, ss_lsn page, uint16_t info, uint32_t rem)
+static inline void wg_page_header(walgen *g, ss_lsn page, uint16_t info, uint32_t rem)
 {
     uint8_t *p = wg_at(g, page);
     int is_long = page % WG_SEG == 0;
@@ -84,7 +84,7 @@ static void wg_page_header(walgen *g, ss_lsn page, uint16_t info, uint32_t rem)
 }
 
 /* Write a whole record (len bytes, header included) at g->pos. */
-static ss_lsn wg_raw(walgen *g, const uint8_t *rec, uint32_t len)
+static inline ss_lsn wg_raw(walgen *g, const uint8_t *rec, uint32_t len)
 {
     if (g->pos % WG_PAGE == 0) {
         wg_page_header(g, g->pos, 0, 0);
@@ -111,7 +111,7 @@ static ss_lsn wg_raw(walgen *g, const uint8_t *rec, uint32_t len)
 /* A record of resource manager rmid with xl_info `info`, the given block
  * references (data only: 2 bytes each) and main data; `pad` extra bytes of
  * main data are appended (for sizing records exactly). */
-static ss_lsn wg_record_pad(walgen *g, uint8_t rmid, uint8_t info, const wg_block *blocks,
+static inline ss_lsn wg_record_pad(walgen *g, uint8_t rmid, uint8_t info, const wg_block *blocks,
                             int nblocks, const void *main, uint32_t main_len, uint32_t pad)
 {
     uint32_t mlen = main_len + pad;
@@ -167,7 +167,7 @@ static ss_lsn wg_record_pad(walgen *g, uint8_t rmid, uint8_t info, const wg_bloc
     return lsn;
 }
 
-static ss_lsn wg_record(walgen *g, uint8_t rmid, uint8_t info, const wg_block *blocks,
+static inline ss_lsn wg_record(walgen *g, uint8_t rmid, uint8_t info, const wg_block *blocks,
                         int nblocks, const void *main, uint32_t main_len)
 {
     return wg_record_pad(g, rmid, info, blocks, nblocks, main, main_len, 0);
@@ -176,7 +176,7 @@ static ss_lsn wg_record(walgen *g, uint8_t rmid, uint8_t info, const wg_block *b
 /* A checkpoint record (XLOG, info 0x00 shutdown / 0x10 online, maybe with
  * low info bits) whose CheckPoint says redo and tli (88 bytes of main data,
  * like PostgreSQL 15's struct; only the first 12 matter here). */
-static ss_lsn wg_checkpoint(walgen *g, uint8_t info, ss_lsn redo, uint32_t tli)
+static inline ss_lsn wg_checkpoint(walgen *g, uint8_t info, ss_lsn redo, uint32_t tli)
 {
     uint8_t cp[88] = { 0 };
     wg_put64(cp, redo);
@@ -188,7 +188,7 @@ static ss_lsn wg_checkpoint(walgen *g, uint8_t info, ss_lsn redo, uint32_t tli)
 
 /* A record (rmid 10, main data only) that ends exactly at `boundary` (a
  * page or segment start after g->pos, at least ~40 bytes away). */
-static ss_lsn wg_fill_to(walgen *g, ss_lsn boundary)
+static inline ss_lsn wg_fill_to(walgen *g, ss_lsn boundary)
 {
     ss_lsn pos = g->pos;
     if (pos % WG_PAGE == 0)
@@ -207,7 +207,7 @@ static ss_lsn wg_fill_to(walgen *g, ss_lsn boundary)
 }
 
 /* A reader over the generator's segments (timeline g->tli, PostgreSQL 15). */
-static ss_wal_reader *wg_reader(walgen *g)
+static inline ss_wal_reader *wg_reader(walgen *g)
 {
     ss_wal_memseg segs[WG_NSEG];
     for (int i = 0; i < WG_NSEG; i++)
