@@ -19,11 +19,19 @@
 #include "engine/walk.h"
 
 #define MAX_WORKERS 64
+#define MAX_TABLESPACES 64
 
 typedef struct job {
-    ss_msg m;               /* a RANGE_REQ, owned */
+    ss_msg m;               /* a RANGE_REQ or FILE_REQ, owned */
     struct job *next;
 } job;
+
+/* A tablespace link already followed: "DATADIR/pg_tblspc/OID" (DATADIR
+ * relative to ROOT, possibly empty) and its target directory. */
+typedef struct {
+    char *prefix;
+    int fd;
+} tblspc;
 
 typedef struct {
     const char *root;
@@ -37,6 +45,10 @@ typedef struct {
     atomic_int inflight;    /* RANGE_REQs queued or being answered */
     atomic_int dead;        /* the stream failed: stop answering */
     ss_err dead_err;        /* first send failure (under mu) */
+    uint32_t caps;          /* granted in the HELLO exchange */
+    pthread_mutex_t ts_mu;
+    tblspc ts[MAX_TABLESPACES];
+    size_t nts;
 } agent;
 
 typedef struct {
@@ -52,6 +64,165 @@ static void mark_dead(agent *a, const ss_err *e)
         a->dead_err = *e;
     atomic_store(&a->dead, 1);
     pthread_mutex_unlock(&a->mu);
+}
+
+/* ---- paths ----------------------------------------------------------------
+ *
+ * Everything is opened beneath ROOT without following a symlink, with one
+ * exception: in a PostgreSQL data directory under ROOT (ROOT itself or a
+ * directory beneath it holding PG_VERSION and global/pg_control), the link
+ * pg_tblspc/<digits> to an absolute directory may be passed through, and
+ * the rest of the path is then opened beneath that directory under the
+ * same rules. */
+
+static int all_digits(const char *s, size_t n)
+{
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+    return 1;
+}
+
+/* Where "pg_tblspc/<digits>" starts in rel (as whole components) and where
+ * the part after it starts (at rel's end or after a '/'). -1 when none. */
+static long find_tblspc(const char *rel, size_t *after)
+{
+    size_t i = 0, n = strlen(rel);
+    while (i < n) {
+        if (strncmp(rel + i, "pg_tblspc/", 10) == 0) {
+            const char *d = rel + i + 10;
+            size_t dn = strcspn(d, "/");
+            if (all_digits(d, dn)) {
+                *after = (size_t)(d - rel) + dn;
+                return (long)i;
+            }
+            return -1;      /* only the first pg_tblspc component counts */
+        }
+        const char *slash = strchr(rel + i, '/');
+        if (!slash)
+            break;
+        i = (size_t)(slash - rel) + 1;
+    }
+    return -1;
+}
+
+/* Is `dir` (relative to ROOT, "" = ROOT) a data directory: PG_VERSION and
+ * global/pg_control regular files, reached without symlinks. */
+static int is_datadir(int dfd)
+{
+    int ok = 1;
+    const char *need[] = { "PG_VERSION", "global/pg_control" };
+    for (int i = 0; i < 2 && ok; i++) {
+        int fd = ss_open_beneath(dfd, need[i], O_PATH, 0);
+        struct stat st;
+        ok = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+        if (fd >= 0)
+            close(fd);
+    }
+    return ok;
+}
+
+/* Follow "DATADIR/pg_tblspc/OID" (the first plen bytes of rel): the
+ * target directory's descriptor (kept open in the session's cache), or
+ * -errno. -ELOOP when the link may not be followed (not in a data
+ * directory, not a symlink, not an absolute one). */
+static int tblspc_dir(agent *a, const char *rel, size_t plen)
+{
+    pthread_mutex_lock(&a->ts_mu);
+    for (size_t i = 0; i < a->nts; i++)
+        if (strlen(a->ts[i].prefix) == plen && memcmp(a->ts[i].prefix, rel, plen) == 0) {
+            int fd = a->ts[i].fd;
+            pthread_mutex_unlock(&a->ts_mu);
+            return fd;
+        }
+    pthread_mutex_unlock(&a->ts_mu);
+    char *key = strndup(rel, plen);
+    char *work = strndup(rel, plen);
+    int rc = -ELOOP, ddfd = -1, pfd = -1, fd = -1;
+    if (!key || !work) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    /* work = [DATADIR/]pg_tblspc/OID */
+    char *oid = strrchr(work, '/');
+    *oid++ = 0;
+    char *slash = strrchr(work, '/');
+    if (slash) {
+        *slash = 0;
+        ddfd = ss_open_beneath(a->rootfd, work, O_RDONLY | O_DIRECTORY, 0);
+    } else {
+        ddfd = openat(a->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (ddfd < 0)
+            ddfd = -errno;
+    }
+    if (ddfd < 0) {
+        rc = ddfd;
+        goto out;
+    }
+    if (!is_datadir(ddfd))
+        goto out;
+    pfd = ss_open_beneath(ddfd, "pg_tblspc", O_RDONLY | O_DIRECTORY, 0);
+    if (pfd < 0) {
+        rc = pfd;
+        goto out;
+    }
+    char target[2];
+    ssize_t tn = readlinkat(pfd, oid, target, sizeof target);
+    if (tn < 0) {
+        /* EINVAL: not a symlink (an in-place tablespace directory is
+         * reached by the ordinary rules). */
+        rc = errno == EINVAL ? -ELOOP : -errno;
+        goto out;
+    }
+    if (tn == 0 || target[0] != '/')
+        goto out;           /* PostgreSQL writes absolute links only */
+    fd = openat(pfd, oid, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        rc = -errno;
+        goto out;
+    }
+    pthread_mutex_lock(&a->ts_mu);
+    if (a->nts < MAX_TABLESPACES) {
+        a->ts[a->nts++] = (tblspc){ key, fd };
+        key = NULL;
+        rc = fd;
+    } else {
+        rc = -EMFILE;
+        close(fd);
+    }
+    pthread_mutex_unlock(&a->ts_mu);
+out:
+    if (pfd >= 0)
+        close(pfd);
+    if (ddfd >= 0)
+        close(ddfd);
+    free(key);
+    free(work);
+    return rc;
+}
+
+/* Open rel (relative to ROOT) with flags: fd or -errno. */
+static int open_path(agent *a, const char *rel, int flags)
+{
+    if (!ss_path_is_safe(rel))
+        return -EINVAL;
+    size_t after = 0;
+    if (find_tblspc(rel, &after) >= 0) {
+        int base = tblspc_dir(a, rel, after);
+        if (base >= 0) {
+            if (rel[after] == 0) {
+                /* A fresh open: a walk must not share the cached one's offset. */
+                int fd = openat(base, ".", flags | O_CLOEXEC);
+                return fd < 0 ? -errno : fd;
+            }
+            return ss_open_beneath(base, rel + after + 1, flags, 0);
+        }
+        if (base != -ELOOP)
+            return base;
+    }
+    return ss_open_beneath(a->rootfd, rel, flags, 0);
 }
 
 static int tsig_of_req(void *ctx, const ss_sig **sigs, size_t *n, ss_err *err)
@@ -82,13 +253,16 @@ static int send_run(void *ctx, uint64_t off, const void *data, size_t len, ss_er
 }
 
 /* Read the request's bytes into buf; check the file's size for the last
- * range. Errors name the path under ROOT. */
+ * range. Errors name the path under ROOT. 1: a live request's file does
+ * not exist (any more). */
 static int read_range(agent *a, const ss_msg_range_req *rq, void *buf, ss_err *err)
 {
     if (!ss_path_is_safe(rq->path))
         return ss_seterr(err, SS_EPROTO, 0, "refused path \"%s\": not beneath the root", rq->path);
     /* O_NONBLOCK: a fifo put where a file was listed must not hang us. */
-    int fd = ss_open_beneath(a->rootfd, rq->path, O_RDONLY | O_NONBLOCK, 0);
+    int fd = open_path(a, rq->path, O_RDONLY | O_NONBLOCK);
+    if (fd == -ENOENT && rq->live)
+        return 1;
     if (fd < 0)
         return ss_seterr(err, SS_ESOURCE, -fd, "cannot open source file %s/%s", a->root, rq->path);
     struct stat st0;
@@ -113,6 +287,11 @@ static int read_range(agent *a, const ss_msg_range_req *rq, void *buf, ss_err *e
                            rq->path);
             break;
         }
+        if (n == 0 && rq->live) {
+            /* A live server truncated it: WAL replay repairs the zeros. */
+            memset((char *)buf + got, 0, (size_t)rq->len - got);
+            break;
+        }
         if (n == 0) {
             rc = ss_seterr(err, SS_ECHANGED, 0,
                            "source file %s/%s changed size while being read (shrank below "
@@ -122,7 +301,7 @@ static int read_range(agent *a, const ss_msg_range_req *rq, void *buf, ss_err *e
         }
         got += (size_t)n;
     }
-    if (rc == 0 && rq->last) {
+    if (rc == 0 && rq->last && !rq->live) {
         struct stat st;
         if (fstat(fd, &st) < 0)
             rc = ss_seterr(err, SS_ESOURCE, errno, "cannot stat source file %s/%s", a->root,
@@ -174,6 +353,15 @@ static void serve_range(agent *a, worker_mem *w, const ss_msg_range_req *rq)
         rc = ss_seterr(&e, SS_EINTERNAL, ENOMEM, "out of memory");
     else
         rc = read_range(a, rq, w->buf, &e);
+    if (rc == 1) {
+        ss_msg m;
+        memset(&m, 0, sizeof m);
+        m.type = SS_MSG_RANGE_GONE;
+        m.u.range_end.id = rq->id;
+        if (ss_session_send(a->s, &m, &e) < 0)
+            mark_dead(a, &e);
+        return;
+    }
     if (rc == 0) {
         ss_range_req req = {
             .path = rq->path, .file_size = rq->file_size, .off = rq->off, .len = rq->len,
@@ -192,6 +380,102 @@ static void serve_range(agent *a, worker_mem *w, const ss_msg_range_req *rq)
     }
     if (sc.send_failed || ss_session_send(a->s, &m, &e) < 0)
         mark_dead(a, &e);
+}
+
+/* Read a whole regular file of at most max bytes into *buf (malloc'd).
+ * 1: it does not exist. */
+static int read_whole(agent *a, const ss_msg_file_req *q, char **buf, size_t *len,
+                      ss_err *err)
+{
+    *buf = NULL;
+    *len = 0;
+    int fd = open_path(a, q->path, O_RDONLY | O_NONBLOCK);
+    if (fd == -ENOENT)
+        return 1;
+    if (fd < 0)
+        return ss_seterr(err, SS_ESOURCE, -fd, "cannot open source file %s/%s", a->root,
+                         q->path);
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        int e = errno;
+        close(fd);
+        return ss_seterr(err, SS_ESOURCE, e, "cannot stat source file %s/%s", a->root, q->path);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return ss_seterr(err, SS_ESOURCE, 0, "source %s/%s is a %s, not a regular file",
+                         a->root, q->path, ss_ftype_name(ss_ftype_of(st.st_mode)));
+    }
+    if ((uint64_t)st.st_size > q->max) {
+        close(fd);
+        return ss_seterr(err, SS_ESOURCE, 0,
+                         "source file %s/%s is larger than %u bytes (%llu bytes)", a->root,
+                         q->path, q->max, (unsigned long long)st.st_size);
+    }
+    /* One byte more than the limit tells a file that grew past it. */
+    size_t cap = (size_t)st.st_size + 1, got = 0;
+    char *p = malloc(cap);
+    int rc = 0;
+    for (;;) {
+        if (!p) {
+            rc = ss_seterr(err, SS_EINTERNAL, ENOMEM, "out of memory");
+            break;
+        }
+        if (got == cap) {
+            if (cap > q->max) {
+                rc = ss_seterr(err, SS_ESOURCE, 0,
+                               "source file %s/%s is larger than %u bytes", a->root, q->path,
+                               q->max);
+                break;
+            }
+            cap = cap * 2 > (size_t)q->max + 1 ? (size_t)q->max + 1 : cap * 2;
+            char *np = realloc(p, cap);
+            if (!np) {
+                rc = ss_seterr(err, SS_EINTERNAL, ENOMEM, "out of memory");
+                break;
+            }
+            p = np;
+        }
+        ssize_t n = read(fd, p + got, cap - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = ss_seterr(err, SS_ESOURCE, errno, "cannot read source file %s/%s", a->root,
+                           q->path);
+            break;
+        }
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    if (rc < 0) {
+        free(p);
+        return -1;
+    }
+    *buf = p;
+    *len = got;
+    return 0;
+}
+
+static void serve_file(agent *a, const ss_msg_file_req *q)
+{
+    ss_err e = { 0 };
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = read_whole(a, q, &buf, &len, &e);
+    ss_msg m;
+    memset(&m, 0, sizeof m);
+    if (rc < 0) {
+        ss_msg_error_set(&m, q->id, &e);
+    } else {
+        m.type = SS_MSG_FILE_DATA;
+        m.u.file_data = (ss_msg_file_data){ .id = q->id, .absent = rc == 1,
+                                            .len = (uint32_t)len, .data = buf };
+    }
+    if (ss_session_send(a->s, &m, &e) < 0)
+        mark_dead(a, &e);
+    free(buf);
 }
 
 static void *worker_main(void *arg)
@@ -213,7 +497,11 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&a->mu);
         if (!j)
             break;
-        if (!atomic_load(&a->dead))
+        if (atomic_load(&a->dead))
+            ;
+        else if (j->m.type == SS_MSG_FILE_REQ)
+            serve_file(a, &j->m.u.file_req);
+        else
             serve_range(a, &w, &j->m.u.range_req);
         atomic_fetch_sub(&a->inflight, 1);
         ss_msg_free(&j->m);
@@ -250,7 +538,13 @@ static int enqueue(agent *a, ss_msg *m, ss_err *err)
 }
 
 /* The tree under ROOT, or under the subtree `sub` of ROOT (entries relative
- * to it), opened beneath ROOT without following a symlink out of it. */
+ * to it), opened beneath ROOT without following a symlink out of it (but
+ * through a tablespace link, see open_path). With SS_CAP_EXT, sockets and
+ * fifos are listed (type other) for the client to report, and LIST_END
+ * carries the listed directory's own attributes. */
+static int send_entries(agent *a, ss_entry_list *lp, ss_err *err);
+
+/* -1: nothing could be listed (err set, nothing sent); -2: sending failed. */
 static int send_list(agent *a, const char *sub, ss_err *err)
 {
     ss_entry_list l;
@@ -258,10 +552,11 @@ static int send_list(agent *a, const char *sub, ss_err *err)
     if (a->rootfd < 0)
         return ss_seterr(err, SS_ESOURCE, 0, "no root to list");
     int rc = 0;
+    ss_walk_opts wo = { .keep_other = (a->caps & SS_CAP_EXT) != 0 };
     if (sub && *sub) {
         if (!ss_path_is_safe(sub))
             return ss_seterr(err, SS_EPROTO, 0, "refused path \"%s\": not beneath the root", sub);
-        int fd = ss_open_beneath(a->rootfd, sub, O_RDONLY | O_DIRECTORY, 0);
+        int fd = open_path(a, sub, O_RDONLY | O_DIRECTORY);
         if (fd < 0)
             return ss_seterr(err, SS_ESOURCE, -fd, "cannot open source directory %s/%s",
                              a->root, sub);
@@ -272,26 +567,53 @@ static int send_list(agent *a, const char *sub, ss_err *err)
             return ss_seterr(err, SS_EINTERNAL, ENOMEM, "out of memory");
         }
         snprintf(name, n, "%s/%s", a->root, sub);
-        rc = ss_walk_fd(fd, name, NULL, &l, err);
+        rc = ss_walk_fd(fd, name, &wo, &l, err);
         free(name);
         close(fd);
     } else {
-        rc = ss_walk_fd(a->rootfd, a->root, NULL, &l, err);
+        rc = ss_walk_fd(a->rootfd, a->root, &wo, &l, err);
     }
     if (rc < 0)
         return -1;
+    return send_entries(a, &l, err);
+}
+
+/* A LIST_REQ: the listing, or (SS_CAP_EXT) an ERROR for this request that
+ * leaves the session open. -1 only when the session cannot go on. */
+static int answer_list(agent *a, const char *sub, ss_err *err)
+{
+    ss_err le;
+    int rc = send_list(a, sub, &le);
+    if (rc == 0)
+        return 0;
+    if (rc == -2 || !(a->caps & SS_CAP_EXT)) {
+        *err = le;
+        return -1;
+    }
+    ss_msg m;
+    ss_msg_error_set(&m, SS_MSG_ID_LIST, &le);
+    return ss_session_send(a->s, &m, err);
+}
+
+/* Send a listing and LIST_END: -2 (err set) when sending failed. */
+static int send_entries(agent *a, ss_entry_list *lp, ss_err *err)
+{
+    ss_entry_list l = *lp;
+    int rc = 0;
     size_t i = 0;
     while (rc == 0 && i < l.n) {
         size_t taken = 0;
         rc = ss_session_send_list(a->s, l.v + i, l.n - i, &taken, err);
         i += taken;
     }
+    ss_msg m = { .type = SS_MSG_LIST_END };
+    if (a->caps & SS_CAP_EXT)
+        m.u.list_end = (ss_msg_list_end){ 1, l.root.mode, l.root.uid, l.root.gid,
+                                          l.root.mtime_sec, l.root.mtime_nsec };
     ss_entry_list_free(&l);
-    if (rc == 0) {
-        ss_msg m = { .type = SS_MSG_LIST_END };
+    if (rc == 0)
         rc = ss_session_send(a->s, &m, err);
-    }
-    return rc;
+    return rc < 0 ? -2 : 0;
 }
 
 /* HELLO in, HELLO out, compression on when both want it. */
@@ -310,7 +632,7 @@ static int handshake(agent *a, const ss_agent_opts *o, ss_err *err)
     }
     ss_msg_hello h = m.u.hello;
     ss_msg_free(&m);
-    uint32_t offer = o->compress.mode == SS_Z_ZSTD ? SS_CAP_ZSTD : 0;
+    uint32_t offer = (o->compress.mode == SS_Z_ZSTD ? SS_CAP_ZSTD : 0) | SS_CAP_EXT;
     ss_msg reply;
     memset(&reply, 0, sizeof reply);
     reply.type = SS_MSG_HELLO;
@@ -319,6 +641,7 @@ static int handshake(agent *a, const ss_agent_opts *o, ss_err *err)
     reply.u.hello.caps = h.caps & offer & SS_CAP_KNOWN;
     if (ss_session_send(a->s, &reply, err) < 0)
         return -1;
+    a->caps = reply.u.hello.caps;
     if (reply.u.hello.caps & SS_CAP_ZSTD)
         return ss_session_compress(a->s, o->compress.level, err);
     return 0;
@@ -394,6 +717,7 @@ int ss_agent_serve(const char *root, int rfd, int wfd, const ss_agent_opts *o, s
         return -1;
     }
     pthread_mutex_init(&a.mu, NULL);
+    pthread_mutex_init(&a.ts_mu, NULL);
     pthread_cond_init(&a.nonempty, NULL);
     pthread_cond_init(&a.space, NULL);
     unsigned nw = o->workers ? o->workers : 4;
@@ -441,11 +765,15 @@ int ss_agent_serve(const char *root, int rfd, int wfd, const ss_agent_opts *o, s
         switch (m.type) {
         case SS_MSG_LIST_REQ:
             st->lists++;
-            rc = send_list(&a, m.u.list_req.path, err);
+            rc = answer_list(&a, m.u.list_req.path, err);
             ss_msg_free(&m);
             break;
         case SS_MSG_RANGE_REQ:
             st->ranges++;
+            rc = enqueue(&a, &m, err);
+            break;
+        case SS_MSG_FILE_REQ:
+            st->files++;
             rc = enqueue(&a, &m, err);
             break;
         case SS_MSG_END:
@@ -495,6 +823,11 @@ int ss_agent_serve(const char *root, int rfd, int wfd, const ss_agent_opts *o, s
     pthread_cond_destroy(&a.nonempty);
     pthread_cond_destroy(&a.space);
     pthread_mutex_destroy(&a.mu);
+    for (size_t i = 0; i < a.nts; i++) {
+        free(a.ts[i].prefix);
+        close(a.ts[i].fd);
+    }
+    pthread_mutex_destroy(&a.ts_mu);
     if (a.rootfd >= 0)
         close(a.rootfd);
     return rc;

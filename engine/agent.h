@@ -10,7 +10,18 @@
  *
  * Read-only: nothing under ROOT (or anywhere) is created, changed or
  * removed. Only paths beneath ROOT are served: relative, no "." or ".."
- * component, opened without following any symlink.
+ * component, opened without following any symlink — with one exception:
+ * inside a PostgreSQL data directory (ROOT or a directory beneath it that
+ * holds the regular files PG_VERSION and global/pg_control), a path that
+ * starts with pg_tblspc/<digits> goes through that one link when it is a
+ * symlink to an absolute directory path (a tablespace), and the rest of
+ * the path is opened beneath the link's target under the same rules.
+ *
+ * To a client that announces SS_CAP_EXT the agent also answers FILE_REQ
+ * (a whole small file), honours RANGE_REQ's live flag (RANGE_GONE for a
+ * missing file, zeros for a short one), lists sockets and fifos as "other"
+ * entries, sends the listed directory's attributes in LIST_END, and
+ * answers a failed LIST_REQ with an ERROR that leaves the session open.
  */
 #ifndef SEGSYNC_AGENT_H
 #define SEGSYNC_AGENT_H
@@ -25,7 +36,7 @@
 typedef struct {
     int auth_failed;        /* refused: wrong or missing token, nothing served */
     int idle;               /* dropped: the client sent nothing for the idle timeout */
-    uint64_t lists, ranges; /* requests answered (or queued) */
+    uint64_t lists, ranges, files;  /* requests answered (or queued) */
     uint64_t bytes_in, bytes_out;   /* on the wire */
 } ss_agent_stats;
 

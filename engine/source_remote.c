@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,20 +25,42 @@ typedef struct {
     ss_sig hash;
 } data_run;
 
+typedef enum { REQ_RANGE, REQ_FILE } req_kind;
+
 typedef struct pending {
     uint64_t id;
+    req_kind kind;
+    int live;               /* RANGE_GONE is an answer */
     uint64_t off, len;
     char *buf;              /* the worker's buffer: bytes of [off, off+len) */
     pthread_cond_t cv;
     data_run *runs;
     size_t nruns, cap;
-    int done;               /* 1 RANGE_END, -1 failed (err) */
+    int done;               /* 1 RANGE_END / FILE_DATA, 2 RANGE_GONE, -1 failed (err) */
     ss_err err;
+    /* REQ_FILE: at most fmax bytes; the answer (malloc'd, NUL after flen) */
+    uint32_t fmax;
+    char *fbuf;
+    size_t flen;
+    int absent;
     struct pending *next;
 } pending;
 
+typedef struct remote_source remote_source;
+
+/* What list() and range() serve: the base session's whole tree, or a
+ * subtree view of it (ss_source_remote_subtree). */
 typedef struct {
     ss_source base;
+    remote_source *rs;
+    char *prefix;           /* prepended (with '/') to paths on the wire; NULL none */
+    ss_walk_opts wo;
+    int has_wo;
+    int live;
+} rview;
+
+struct remote_source {
+    rview v;                /* first: the base source is a view of the root */
     char *name;
     ss_session *s;
     pthread_t reader;
@@ -48,12 +71,17 @@ typedef struct {
     int dead;               /* the session is over: every call fails with dead_err */
     int closing;            /* destroy sent END: the end of the stream is expected */
     ss_err dead_err;
+    pthread_mutex_t list_mu;    /* one list() at a time, whichever view */
     pthread_cond_t list_cv;
-    int list_state;         /* 0 idle, 1 waiting, 2 done, -1 failed */
+    int list_state;         /* 0 idle, 1 waiting, 2 done, -1 session failed,
+                             * -2 this listing failed (list_err) */
+    ss_err list_err;
     ss_entry_list list;
+    ss_msg_list_end list_end;
+    uint32_t caps;          /* granted by the agent's HELLO */
     pid_t child;
     char *subdir;           /* NULL = the agent's ROOT */
-} remote_source;
+};
 
 /* Why the agent's process ended, for the message of a dropped connection. */
 static void child_status(remote_source *rs, char *buf, size_t n)
@@ -117,7 +145,7 @@ static int on_data(remote_source *rs, const ss_msg_range_data *d, ss_err *err)
     pthread_mutex_lock(&rs->mu);
     pending *p = find_locked(rs, d->id, 0);
     pthread_mutex_unlock(&rs->mu);
-    if (!p)
+    if (!p || p->kind != REQ_RANGE)
         return ss_seterr(err, SS_EPROTO, 0, "source %s: RANGE_DATA for unknown request %llu",
                          rs->name, (unsigned long long)d->id);
     if (d->off < p->off || d->len > p->len || d->off - p->off > p->len - d->len)
@@ -139,6 +167,52 @@ static int on_data(remote_source *rs, const ss_msg_range_data *d, ss_err *err)
         p->cap = cap;
     }
     p->runs[p->nruns++] = (data_run){ d->off, d->len, d->hash_kind, d->hash };
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&rs->mu);
+    return 0;
+}
+
+/* A whole file: checked and copied out of the frame for the waiting caller. */
+static int on_file(remote_source *rs, const ss_msg_file_data *d, ss_err *err)
+{
+    pthread_mutex_lock(&rs->mu);
+    pending *p = find_locked(rs, d->id, 0);
+    if (!p || p->kind != REQ_FILE) {
+        pthread_mutex_unlock(&rs->mu);
+        return ss_seterr(err, SS_EPROTO, 0, "source %s: FILE_DATA for unknown request %llu",
+                         rs->name, (unsigned long long)d->id);
+    }
+    if (d->len > p->fmax) {
+        pthread_mutex_unlock(&rs->mu);
+        return ss_seterr(err, SS_EPROTO, 0,
+                         "source %s: FILE_DATA of %u bytes for a request of at most %u",
+                         rs->name, d->len, p->fmax);
+    }
+    find_locked(rs, d->id, 1);
+    ss_err e;
+    if (ss_msg_file_data_verify(d, &e) < 0) {
+        pthread_mutex_unlock(&rs->mu);
+        *err = e;
+        ss_err_prefix(err, ": ");
+        ss_err_prefix(err, rs->name);
+        ss_err_prefix(err, "source ");
+        /* The waiter is no longer listed: fail it here, the session below. */
+        p->done = -1;
+        p->err = *err;
+        pthread_cond_signal(&p->cv);
+        return -1;
+    }
+    p->absent = d->absent;
+    p->flen = d->len;
+    p->fbuf = malloc((size_t)d->len + 1);
+    if (!p->fbuf) {
+        p->done = -1;
+        ss_seterr(&p->err, SS_EINTERNAL, ENOMEM, "out of memory");
+    } else {
+        memcpy(p->fbuf, d->data, d->len);
+        p->fbuf[d->len] = 0;
+        p->done = 1;
+    }
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&rs->mu);
     return 0;
@@ -207,14 +281,36 @@ static void *reader_main(void *arg)
             break;
         case SS_MSG_LIST_END:
             pthread_mutex_lock(&rs->mu);
-            if (rs->list_state == 1)
+            if (rs->list_state == 1) {
                 rs->list_state = 2;
+                rs->list_end = m.u.list_end;
+            } else {
+                rc = ss_seterr(&e, SS_EPROTO, 0, "source %s: unexpected LIST_END", rs->name);
+            }
             pthread_cond_broadcast(&rs->list_cv);
             pthread_mutex_unlock(&rs->mu);
             break;
         case SS_MSG_RANGE_DATA:
             rc = on_data(rs, &m.u.range_data, &e);
             break;
+        case SS_MSG_FILE_DATA:
+            rc = on_file(rs, &m.u.file_data, &e);
+            break;
+        case SS_MSG_RANGE_GONE: {
+            uint64_t id = m.u.range_end.id;
+            pthread_mutex_lock(&rs->mu);
+            pending *p = find_locked(rs, id, 0);
+            if (p && p->kind == REQ_RANGE && p->live) {
+                find_locked(rs, id, 1);
+                p->done = 2;
+                pthread_cond_signal(&p->cv);
+            } else {
+                rc = ss_seterr(&e, SS_EPROTO, 0, "source %s: RANGE_GONE for %s request %llu",
+                               rs->name, p ? "a non-live" : "unknown", (unsigned long long)id);
+            }
+            pthread_mutex_unlock(&rs->mu);
+            break;
+        }
         case SS_MSG_RANGE_END:
         case SS_MSG_ERROR: {
             uint64_t id = m.type == SS_MSG_ERROR ? m.u.error.id : m.u.range_end.id;
@@ -222,9 +318,26 @@ static void *reader_main(void *arg)
                 rc = ss_seterr(&e, m.u.error.kind, 0, "source %s: %s", rs->name, m.u.error.text);
                 break;
             }
+            if (m.type == SS_MSG_ERROR && id == SS_MSG_ID_LIST) {
+                pthread_mutex_lock(&rs->mu);
+                if (rs->list_state == 1) {
+                    rs->list_state = -2;
+                    ss_seterr(&rs->list_err, m.u.error.kind, 0, "source %s: %s", rs->name,
+                              m.u.error.text);
+                    pthread_cond_broadcast(&rs->list_cv);
+                } else {
+                    rc = ss_seterr(&e, SS_EPROTO, 0, "source %s: unexpected LIST error",
+                                   rs->name);
+                }
+                pthread_mutex_unlock(&rs->mu);
+                break;
+            }
             pthread_mutex_lock(&rs->mu);
-            pending *p = find_locked(rs, id, 1);
+            pending *p = find_locked(rs, id, 0);
+            if (p && m.type == SS_MSG_RANGE_END && p->kind != REQ_RANGE)
+                p = NULL;
             if (p) {
+                find_locked(rs, id, 1);
                 if (m.type == SS_MSG_ERROR) {
                     p->done = -1;
                     ss_seterr(&p->err, m.u.error.kind, 0, "source %s: %s", rs->name,
@@ -258,23 +371,114 @@ static void *reader_main(void *arg)
     }
 }
 
-static int remote_list(ss_source *s, ss_entry_list *out, ss_err *err)
+/* The prefix of a view joined with rel ("" = the prefix itself) into full
+ * (SS_NET_PATH_MAX + 1 bytes): the path on the wire, NULL for the root. */
+static const char *wire_path(const rview *v, const char *rel, char *full, ss_err *err)
 {
-    remote_source *rs = (remote_source *)s;
+    if (!v->prefix)
+        return rel && *rel ? rel : NULL;
+    if (!rel || !*rel)
+        return v->prefix;
+    int n = snprintf(full, SS_NET_PATH_MAX + 1, "%s/%s", v->prefix, rel);
+    if (n < 0 || n > SS_NET_PATH_MAX) {
+        ss_seterr(err, SS_EUSAGE, 0, "source %s: path %s/%s is too long", v->rs->name,
+                  v->prefix, rel);
+        return NULL;
+    }
+    return full;
+}
+
+/* A struct stat for a listed entry, for filters written against ss_walk's
+ * lstat. "Other" files become sockets: the wire does not say which kind. */
+static void entry_stat(const ss_entry *e, struct stat *st)
+{
+    memset(st, 0, sizeof *st);
+    static const mode_t fmt[] = { [SS_FT_REG] = S_IFREG, [SS_FT_DIR] = S_IFDIR,
+                                  [SS_FT_LNK] = S_IFLNK, [SS_FT_OTHER] = S_IFSOCK };
+    st->st_mode = fmt[e->type] | (mode_t)e->mode;
+    st->st_size = e->type == SS_FT_LNK && e->link ? (off_t)strlen(e->link) : (off_t)e->size;
+    st->st_mtim.tv_sec = (time_t)e->mtime_sec;
+    st->st_mtim.tv_nsec = e->mtime_nsec;
+    st->st_uid = e->uid;
+    st->st_gid = e->gid;
+    st->st_nlink = e->type == SS_FT_DIR ? 2 : 1;
+}
+
+/* Apply ss_walk's options to a sorted listing, as ss_walk would have: the
+ * filter sees every entry whose directory was kept (a refused directory
+ * drops its contents unseen), "other" files are reported to `skipped`
+ * unless kept, `finish` runs last. Without options, "other" files are
+ * dropped silently (ss_walk with NULL options). */
+static int apply_walk_opts(const ss_walk_opts *o, ss_entry_list *l, ss_err *err)
+{
+    size_t k = 0;
+    char *dropped = NULL;   /* a refused directory: its contents follow it */
+    size_t dlen = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        ss_entry *e = &l->v[i];
+        int keep = 1;
+        if (dropped && strncmp(e->path, dropped, dlen) == 0 && e->path[dlen] == '/') {
+            keep = 0;
+        } else {
+            free(dropped);
+            dropped = NULL;
+            if (o && o->filter) {
+                struct stat st;
+                entry_stat(e, &st);
+                if (!o->filter(o->ctx, e->path, &st)) {
+                    keep = 0;
+                    if (e->type == SS_FT_DIR) {
+                        dropped = e->path;  /* taken over */
+                        dlen = strlen(dropped);
+                        e->path = NULL;
+                    }
+                }
+            }
+            if (keep && e->type == SS_FT_OTHER && !(o && o->keep_other)) {
+                keep = 0;
+                if (o && o->skipped)
+                    o->skipped(o->ctx, e->path, "not a regular file, directory or symlink");
+            }
+        }
+        if (keep) {
+            l->v[k++] = *e;
+        } else {
+            free(e->path);
+            free(e->link);
+        }
+    }
+    free(dropped);
+    l->n = k;
+    if (o && o->finish && o->finish(o->ctx, l, err) < 0)
+        return -1;
+    return 0;
+}
+
+static int view_list(ss_source *s, ss_entry_list *out, ss_err *err)
+{
+    rview *v = (rview *)s;
+    remote_source *rs = v->rs;
+    memset(out, 0, sizeof *out);
+    char full[SS_NET_PATH_MAX + 1];
+    ss_err pe;
+    const char *path = wire_path(v, NULL, full, &pe);
+    pthread_mutex_lock(&rs->list_mu);
     pthread_mutex_lock(&rs->mu);
     if (rs->dead) {
         *err = rs->dead_err;
         pthread_mutex_unlock(&rs->mu);
+        pthread_mutex_unlock(&rs->list_mu);
         return -1;
     }
     ss_entry_list_free(&rs->list);
     memset(&rs->list, 0, sizeof rs->list);
+    memset(&rs->list_end, 0, sizeof rs->list_end);
     rs->list_state = 1;
     pthread_mutex_unlock(&rs->mu);
     ss_msg m;
     memset(&m, 0, sizeof m);
     m.type = SS_MSG_LIST_REQ;
-    m.u.list_req.path = rs->subdir;
+    m.u.list_req.path = (char *)path;
     ss_err se;
     int sent = ss_session_send(rs->s, &m, &se);
     pthread_mutex_lock(&rs->mu);
@@ -282,7 +486,9 @@ static int remote_list(ss_source *s, ss_entry_list *out, ss_err *err)
         pthread_cond_wait(&rs->list_cv, &rs->mu);
     int rc = 0;
     if (rs->list_state != 2) {
-        if (rs->dead)
+        if (rs->list_state == -2)
+            *err = rs->list_err;
+        else if (rs->dead)
             *err = rs->dead_err;
         else
             ss_seterr(err, SS_ESOURCE, 0, "source %s: cannot send: %s", rs->name, se.msg);
@@ -290,21 +496,109 @@ static int remote_list(ss_source *s, ss_entry_list *out, ss_err *err)
     } else {
         *out = rs->list;
         memset(&rs->list, 0, sizeof rs->list);
-        /* The root's own attributes do not cross the wire (yet). */
         out->root.path = (char *)"";
-        out->root.type = SS_FT_OTHER;
+        if (rs->list_end.has_root) {
+            out->root.type = SS_FT_DIR;
+            out->root.mode = rs->list_end.mode;
+            out->root.uid = rs->list_end.uid;
+            out->root.gid = rs->list_end.gid;
+            out->root.mtime_sec = rs->list_end.mtime_sec;
+            out->root.mtime_nsec = rs->list_end.mtime_nsec;
+            out->root.nlink = 2;
+        } else {
+            /* An agent without SS_CAP_EXT does not say: leave the root alone. */
+            out->root.type = SS_FT_OTHER;
+        }
     }
     rs->list_state = 0;
     pthread_mutex_unlock(&rs->mu);
-    if (rc == 0)
+    pthread_mutex_unlock(&rs->list_mu);
+    if (rc == 0) {
         ss_entry_list_sort(out);
+        if (apply_walk_opts(v->has_wo ? &v->wo : NULL, out, err) < 0) {
+            ss_entry_list_free(out);
+            rc = -1;
+        }
+    }
     return rc;
 }
 
-static int remote_range(ss_source *s, ss_worker *w, const ss_range_req *req, ss_tsig_fn tsig,
-                        void *tctx, ss_block_sink sink, void *sctx, ss_err *err)
+/* Send the request registered as p and wait until it is answered. RANGE
+ * runs go to the sink as they arrive. 0 done, 1 RANGE_GONE, -1 failed. */
+static int send_and_wait(remote_source *rs, pending *p, ss_msg *m, ss_block_sink sink,
+                         void *sctx, ss_err *err)
 {
-    remote_source *rs = (remote_source *)s;
+    ss_err se;
+    if (ss_session_send(rs->s, m, &se) < 0) {
+        ss_err_prefix(&se, ": cannot send: ");
+        ss_err_prefix(&se, rs->name);
+        ss_err_prefix(&se, "source ");
+        pthread_mutex_lock(&rs->mu);
+        if (find_locked(rs, p->id, 1))
+            p->done = -1, p->err = se;
+        pthread_mutex_unlock(&rs->mu);
+    }
+
+    /* Hand each run to the sink as it arrives; keep waiting until the
+     * request is closed even after a failure, so the reader never writes
+     * into a buffer that was handed back. */
+    int rc = 0;
+    size_t taken = 0;
+    pthread_mutex_lock(&rs->mu);
+    for (;;) {
+        while (taken == p->nruns && !p->done)
+            pthread_cond_wait(&p->cv, &rs->mu);
+        if (taken == p->nruns)
+            break;
+        data_run r = p->runs[taken++];
+        pthread_mutex_unlock(&rs->mu);
+        if (rc == 0) {
+            ss_msg_range_data d = { p->id, r.off, r.len, r.kind, r.hash,
+                                    p->buf + (r.off - p->off) };
+            if (ss_msg_range_data_verify(&d, err) < 0) {
+                ss_err_prefix(err, ": ");
+                ss_err_prefix(err, rs->name);
+                ss_err_prefix(err, "source ");
+                rc = -1;
+            } else if (sink(sctx, r.off, d.data, r.len, err) < 0) {
+                rc = -1;
+            }
+        }
+        pthread_mutex_lock(&rs->mu);
+    }
+    if (p->done < 0 && rc == 0) {
+        *err = p->err;
+        rc = -1;
+    }
+    if (p->done == 2 && rc == 0)
+        rc = 1;
+    pthread_mutex_unlock(&rs->mu);
+    return rc;
+}
+
+/* Register p under a fresh id; -1 when the session is over. */
+static int add_pending(remote_source *rs, pending *p, ss_err *err)
+{
+    pthread_cond_init(&p->cv, NULL);
+    pthread_mutex_lock(&rs->mu);
+    if (rs->dead) {
+        *err = rs->dead_err;
+        pthread_mutex_unlock(&rs->mu);
+        pthread_cond_destroy(&p->cv);
+        return -1;
+    }
+    p->id = ++rs->next_id;
+    p->next = rs->reqs;
+    rs->reqs = p;
+    pthread_mutex_unlock(&rs->mu);
+    return 0;
+}
+
+static int view_range(ss_source *s, ss_worker *w, const ss_range_req *req, ss_tsig_fn tsig,
+                      void *tctx, ss_block_sink sink, void *sctx, ss_err *err)
+{
+    rview *v = (rview *)s;
+    remote_source *rs = v->rs;
     if (req->len > w->buf_size || req->len > SS_NET_MAX_CHUNK)
         return ss_seterr(err, SS_EINTERNAL, 0, "range larger than the worker buffer");
     const ss_sig *t = NULL;
@@ -318,97 +612,48 @@ static int remote_range(ss_source *s, ss_worker *w, const ss_range_req *req, ss_
 
     /* Paths in RANGE_REQ are relative to the agent's ROOT. */
     char full[SS_NET_PATH_MAX + 1];
-    const char *path = req->path;
-    if (rs->subdir) {
-        int n = snprintf(full, sizeof full, "%s/%s", rs->subdir, req->path);
-        if (n < 0 || (size_t)n >= sizeof full)
-            return ss_seterr(err, SS_EUSAGE, 0, "source %s: path %s/%s is too long", rs->name,
-                             rs->subdir, req->path);
-        path = full;
-    }
+    const char *path = wire_path(v, req->path, full, err);
+    if (!path)
+        return -1;
 
     pending p;
     memset(&p, 0, sizeof p);
+    p.kind = REQ_RANGE;
+    p.live = v->live;
     p.off = req->off;
     p.len = req->len;
     p.buf = w->buf;
-    pthread_cond_init(&p.cv, NULL);
-    pthread_mutex_lock(&rs->mu);
-    if (rs->dead) {
-        *err = rs->dead_err;
-        pthread_mutex_unlock(&rs->mu);
-        pthread_cond_destroy(&p.cv);
+    if (add_pending(rs, &p, err) < 0)
         return -1;
-    }
-    p.id = ++rs->next_id;
-    p.next = rs->reqs;
-    rs->reqs = &p;
-    pthread_mutex_unlock(&rs->mu);
-
     ss_msg m;
     memset(&m, 0, sizeof m);
     m.type = SS_MSG_RANGE_REQ;
     m.u.range_req = (ss_msg_range_req){
         .id = p.id, .path = (char *)path, .file_size = req->file_size, .off = req->off,
         .len = req->len, .block_size = req->block_size, .last = req->last,
-        .compare = req->compare, .sigs = (ss_sig *)t, .nsigs = nt,
+        .compare = req->compare, .live = v->live, .sigs = (ss_sig *)t, .nsigs = nt,
     };
-    ss_err se;
-    if (ss_session_send(rs->s, &m, &se) < 0) {
-        ss_err_prefix(&se, ": cannot send: ");
-        ss_err_prefix(&se, rs->name);
-        ss_err_prefix(&se, "source ");
-        pthread_mutex_lock(&rs->mu);
-        if (find_locked(rs, p.id, 1))
-            p.done = -1, p.err = se;
-        pthread_mutex_unlock(&rs->mu);
-    }
-
-    /* Hand each run to the sink as it arrives; keep waiting until the
-     * request is closed even after a failure, so the reader never writes
-     * into a buffer that was handed back. */
-    int rc = 0;
-    size_t taken = 0;
-    pthread_mutex_lock(&rs->mu);
-    for (;;) {
-        while (taken == p.nruns && !p.done)
-            pthread_cond_wait(&p.cv, &rs->mu);
-        if (taken == p.nruns)
-            break;
-        data_run r = p.runs[taken++];
-        pthread_mutex_unlock(&rs->mu);
-        if (rc == 0) {
-            ss_msg_range_data d = { p.id, r.off, r.len, r.kind, r.hash,
-                                    p.buf + (r.off - p.off) };
-            if (ss_msg_range_data_verify(&d, err) < 0) {
-                ss_err_prefix(err, ": ");
-                ss_err_prefix(err, rs->name);
-                ss_err_prefix(err, "source ");
-                rc = -1;
-            } else if (sink(sctx, r.off, d.data, r.len, err) < 0) {
-                rc = -1;
-            }
-        }
-        pthread_mutex_lock(&rs->mu);
-    }
-    if (p.done < 0 && rc == 0) {
-        *err = p.err;
-        rc = -1;
-    }
-    pthread_mutex_unlock(&rs->mu);
+    int rc = send_and_wait(rs, &p, &m, sink, sctx, err);
     free(p.runs);
     pthread_cond_destroy(&p.cv);
     return rc;
 }
 
-static uint64_t remote_wire_bytes(ss_source *s)
+static uint64_t view_wire_bytes(ss_source *s)
 {
-    return ss_session_bytes_in(((remote_source *)s)->s);
+    return ss_session_bytes_in(((rview *)s)->rs->s);
+}
+
+static void view_destroy(ss_source *s)
+{
+    rview *v = (rview *)s;
+    free(v->prefix);
+    free(v);
 }
 
 static void remote_destroy(ss_source *s)
 {
-    remote_source *rs = (remote_source *)s;
+    remote_source *rs = ((rview *)s)->rs;
     if (rs->s) {
         ss_err e;
         pthread_mutex_lock(&rs->mu);
@@ -431,6 +676,7 @@ static void remote_destroy(ss_source *s)
             ;
     ss_entry_list_free(&rs->list);
     pthread_cond_destroy(&rs->list_cv);
+    pthread_mutex_destroy(&rs->list_mu);
     pthread_mutex_destroy(&rs->mu);
     free(rs->name);
     free(rs->subdir);
@@ -438,11 +684,105 @@ static void remote_destroy(ss_source *s)
 }
 
 static const ss_source_ops remote_ops = {
-    .list = remote_list,
-    .range = remote_range,
-    .wire_bytes = remote_wire_bytes,
+    .list = view_list,
+    .range = view_range,
+    .wire_bytes = view_wire_bytes,
     .destroy = remote_destroy,
 };
+
+static const ss_source_ops view_ops = {
+    .list = view_list,
+    .range = view_range,
+    .wire_bytes = view_wire_bytes,
+    .destroy = view_destroy,
+};
+
+static rview *as_view(ss_source *s)
+{
+    return s && (s->ops == &remote_ops || s->ops == &view_ops) ? (rview *)s : NULL;
+}
+
+int ss_source_remote_read_file(ss_source *s, const char *path, size_t max, void **buf,
+                               size_t *len, ss_err *err)
+{
+    *buf = NULL;
+    *len = 0;
+    rview *v = as_view(s);
+    if (!v)
+        return ss_seterr(err, SS_EINTERNAL, 0, "not a remote source");
+    remote_source *rs = v->rs;
+    if (!(rs->caps & SS_CAP_EXT))
+        return ss_seterr(err, SS_ESOURCE, 0,
+                         "source %s: the agent is too old to read single files (upgrade "
+                         "segsync on the source host)", rs->name);
+    if (!path || !ss_path_is_safe(path))
+        return ss_seterr(err, SS_EUSAGE, 0, "source %s: refused path \"%s\"", rs->name,
+                         path ? path : "");
+    char full[SS_NET_PATH_MAX + 1];
+    const char *wp = wire_path(v, path, full, err);
+    if (!wp)
+        return -1;
+    pending p;
+    memset(&p, 0, sizeof p);
+    p.kind = REQ_FILE;
+    p.fmax = max > SS_NET_MAX_CHUNK ? SS_NET_MAX_CHUNK : (uint32_t)max;
+    if (add_pending(rs, &p, err) < 0)
+        return -1;
+    ss_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = SS_MSG_FILE_REQ;
+    m.u.file_req = (ss_msg_file_req){ .id = p.id, .path = (char *)wp, .max = p.fmax };
+    int rc = send_and_wait(rs, &p, &m, NULL, NULL, err);
+    pthread_cond_destroy(&p.cv);
+    if (rc < 0) {
+        free(p.fbuf);
+        return -1;
+    }
+    if (p.absent) {
+        free(p.fbuf);
+        return 1;
+    }
+    *buf = p.fbuf;
+    *len = p.flen;
+    return 0;
+}
+
+int ss_source_remote_subtree(ss_source *s, const char *sub, const ss_walk_opts *wo, int live,
+                             ss_source **out, ss_err *err)
+{
+    *out = NULL;
+    rview *base = as_view(s);
+    if (!base)
+        return ss_seterr(err, SS_EINTERNAL, 0, "not a remote source");
+    remote_source *rs = base->rs;
+    if (sub && *sub && !ss_path_is_safe(sub))
+        return ss_seterr(err, SS_EUSAGE, 0,
+                         "source %s: subtree \"%s\" must be relative, without \"..\"",
+                         rs->name, sub);
+    if (live && !(rs->caps & SS_CAP_EXT))
+        return ss_seterr(err, SS_ESOURCE, 0,
+                         "source %s: the agent is too old to serve a running server (upgrade "
+                         "segsync on the source host)", rs->name);
+    char full[SS_NET_PATH_MAX + 1];
+    const char *p = wire_path(base, sub, full, err);
+    if (sub && *sub && !p)
+        return -1;
+    rview *v = calloc(1, sizeof *v);
+    if (!v || (p && !(v->prefix = strdup(p)))) {
+        free(v);
+        return ss_seterr(err, SS_EINTERNAL, ENOMEM, "out of memory");
+    }
+    v->base.ops = &view_ops;
+    v->base.name = rs->name;
+    v->rs = rs;
+    v->live = live;
+    if (wo) {
+        v->wo = *wo;
+        v->has_wo = 1;
+    }
+    *out = &v->base;
+    return 0;
+}
 
 /* The agent's challenge, our answer, its proof that it holds the token. */
 static int authenticate(remote_source *rs, const ss_auth_token *t, ss_err *err)
@@ -500,7 +840,8 @@ static int handshake(remote_source *rs, const ss_zopt *z, ss_err *err)
     ss_msg m;
     memset(&m, 0, sizeof m);
     m.type = SS_MSG_HELLO;
-    m.u.hello = (ss_msg_hello){ SS_PROTO_VERSION, z && z->mode == SS_Z_ZSTD ? SS_CAP_ZSTD : 0,
+    m.u.hello = (ss_msg_hello){ SS_PROTO_VERSION,
+                                (z && z->mode == SS_Z_ZSTD ? SS_CAP_ZSTD : 0) | SS_CAP_EXT,
                                 8192, 4u << 20 };
     ss_err e;
     if (ss_session_send(rs->s, &m, &e) < 0) {
@@ -525,8 +866,11 @@ static int handshake(remote_source *rs, const ss_zopt *z, ss_err *err)
     else if (m.type != SS_MSG_HELLO)
         rc = ss_seterr(err, SS_EPROTO, 0, "source %s: expected HELLO, got %s", rs->name,
                        ss_msg_type_name(m.type));
-    else if ((m.u.hello.caps & SS_CAP_ZSTD) && z && z->mode == SS_Z_ZSTD)
-        rc = ss_session_compress(rs->s, z->level, err);
+    else {
+        rs->caps = m.u.hello.caps;
+        if ((m.u.hello.caps & SS_CAP_ZSTD) && z && z->mode == SS_Z_ZSTD)
+            rc = ss_session_compress(rs->s, z->level, err);
+    }
     ss_msg_free(&m);
     return rc;
 }
@@ -552,9 +896,12 @@ static int open_session(ss_source **out, const char *name, int rfd, int wfd,
             close(wfd);
         return ss_seterr(err, SS_EINTERNAL, ENOMEM, "out of memory");
     }
-    rs->base.ops = &remote_ops;
-    rs->base.name = rs->name;
+    rs->v.base.ops = &remote_ops;
+    rs->v.base.name = rs->name;
+    rs->v.rs = rs;
+    rs->v.prefix = rs->subdir;  /* owned by rs, not the view */
     pthread_mutex_init(&rs->mu, NULL);
+    pthread_mutex_init(&rs->list_mu, NULL);
     pthread_cond_init(&rs->list_cv, NULL);
     ss_iostream_opts io = { .idle_timeout_ms = o->idle_timeout_ms, .max_rate = o->max_rate,
                             .own_fds = 1 };
@@ -563,22 +910,22 @@ static int open_session(ss_source **out, const char *name, int rfd, int wfd,
         if (wfd != rfd)
             close(wfd);
         rs->dead = 1;
-        remote_destroy(&rs->base);
+        remote_destroy(&rs->v.base);
         return -1;
     }
     if (handshake(rs, &o->compress, err) < 0 || (o->token && authenticate(rs, o->token, err) < 0)) {
         rs->dead = 1;
-        remote_destroy(&rs->base);
+        remote_destroy(&rs->v.base);
         return -1;
     }
     if (pthread_create(&rs->reader, NULL, reader_main, rs) != 0) {
         ss_seterr(err, SS_EINTERNAL, errno, "cannot start the reader thread");
         rs->dead = 1;
-        remote_destroy(&rs->base);
+        remote_destroy(&rs->v.base);
         return -1;
     }
     rs->reader_started = 1;
-    *out = &rs->base;
+    *out = &rs->v.base;
     return 0;
 }
 

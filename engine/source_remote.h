@@ -65,6 +65,50 @@ typedef struct {
     uint64_t max_rate;
 } ss_remote_spec;
 
+/* ---- PostgreSQL mode over the agent --------------------------------------
+ * Both functions take a base source (ss_source_remote_open / _open_opts /
+ * _connect / _spawn), or a view made by ss_source_remote_subtree; paths
+ * are relative to that source's tree (the view's subtree; the base's DIR).
+ * They need an agent that announced SS_CAP_EXT (this version); an older
+ * one gets "the agent is too old ...". Both are safe to call while range()
+ * requests are in flight from the engine's workers. */
+
+/* Read a whole regular file below the served tree in one round trip:
+ * 0 read (*buf malloc'd, NUL-terminated after *len bytes; the caller frees
+ * it), 1 it does not exist (ENOENT, also when a parent directory is
+ * missing), -1 error: larger than max (max is capped at SS_NET_MAX_CHUNK,
+ * 16 MiB), not a regular file, unreadable, the session failed. */
+int ss_source_remote_read_file(ss_source *s, const char *path, size_t max, void **buf,
+                               size_t *len, ss_err *err);
+
+/* A view of the same session (no new connection) over the subtree `sub`
+ * ("" or NULL = the whole tree of s): list() lists it (entries relative to
+ * it, root = the subtree's directory), range() paths are relative to it.
+ *
+ * wo (may be NULL) is applied to the listing on this side exactly as
+ * ss_walk applies it: filter(ctx, path, st) with a struct stat made from
+ * the entry (st_mode = file type bits | permission bits, st_size, st_mtim,
+ * st_uid, st_gid, st_nlink 1, 2 for a directory; sockets, fifos and devices
+ * all look like sockets); a directory refused by filter drops its contents
+ * unseen; sockets, fifos and devices are reported to `skipped` and left out
+ * unless keep_other; finish runs last over the sorted list. wo is copied,
+ * its ctx must outlive the view.
+ *
+ * live: the source is a running server inside a backup bracket (as
+ * ss_source_local_set_live): range() returns 1 for a file that no longer
+ * exists, pads a file that shrank with zeros to the listed size and ignores
+ * growth past it; without live these are errors.
+ *
+ * A tablespace: on an agent whose tree is a PostgreSQL data directory,
+ * sub = "pg_tblspc/<oid>" serves the directory that link points to (the
+ * agent follows exactly that link; see docs/protocol.md).
+ *
+ * destroy() frees only the view; the base source must outlive its views.
+ * wire_bytes() of a view is the whole session's count (the base's). copy_to
+ * is NULL. list() calls on views of one session are serialized. */
+int ss_source_remote_subtree(ss_source *s, const char *sub, const ss_walk_opts *wo, int live,
+                             ss_source **out, ss_err *err);
+
 /* Start `RSH HOST REMOTE_PATH serve --compress=... -- DIR` (argv built
  * here, no local shell; the remote shell that ssh runs sees DIR quoted)
  * and open a session over its stdin/stdout. The child is reaped by

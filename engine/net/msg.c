@@ -16,6 +16,8 @@
 
 #define RANGE_F_LAST 0x1u
 #define RANGE_F_COMPARE 0x2u
+#define RANGE_F_LIVE 0x4u
+#define FILE_ABSENT 1u
 
 static const char *const type_names[] = {
     [SS_MSG_HELLO] = "HELLO",
@@ -30,6 +32,11 @@ static const char *const type_names[] = {
     [SS_MSG_RANGE_END] = "RANGE_END",
     [SS_MSG_ERROR] = "ERROR",
     [SS_MSG_END] = "END",
+    [SS_MSG_RANGE_GONE] = "RANGE_GONE",
+    [SS_MSG_FILE_REQ] = "FILE_REQ",
+    [SS_MSG_FILE_DATA] = "FILE_DATA",
+    [SS_MSG_PING] = "PING",
+    [SS_MSG_PONG] = "PONG",
 };
 
 const char *ss_msg_type_name(unsigned type)
@@ -100,6 +107,35 @@ static int check_range_data(const ss_msg_range_data *d, ss_errkind kind, ss_err 
         return ss_seterr(err, kind, 0, "RANGE_DATA: unknown hash kind %d", (int)d->hash_kind);
     if (d->len && !d->data)
         return ss_seterr(err, kind, 0, "RANGE_DATA: no data");
+    return 0;
+}
+
+static int check_file_req(const ss_msg_file_req *q, ss_errkind kind, ss_err *err)
+{
+    if (!q->path || !path_ok(q->path, strlen(q->path)))
+        return ss_seterr(err, kind, 0, "FILE_REQ: unsafe or empty path");
+    if (q->max > SS_NET_MAX_CHUNK)
+        return ss_seterr(err, kind, 0, "FILE_REQ %s: limit %u above %u", q->path, q->max,
+                         SS_NET_MAX_CHUNK);
+    return 0;
+}
+
+static int check_file_data(const ss_msg_file_data *d, ss_errkind kind, ss_err *err)
+{
+    if (d->len > SS_NET_MAX_CHUNK)
+        return ss_seterr(err, kind, 0, "FILE_DATA: length %u above the limit %u", d->len,
+                         SS_NET_MAX_CHUNK);
+    if (d->absent && d->len)
+        return ss_seterr(err, kind, 0, "FILE_DATA: data for an absent file");
+    if (d->len && !d->data)
+        return ss_seterr(err, kind, 0, "FILE_DATA: no data");
+    return 0;
+}
+
+static int check_list_end(const ss_msg_list_end *l, ss_errkind kind, ss_err *err)
+{
+    if (l->has_root && (l->mode > 07777 || l->mtime_nsec < 0 || l->mtime_nsec > 999999999))
+        return ss_seterr(err, kind, 0, "LIST_END: bad root mode or mtime");
     return 0;
 }
 
@@ -242,7 +278,8 @@ int ss_msg_encode(ss_wbuf *w, const ss_msg *m, ss_err *err)
         ss_wbuf_u64(w, q->len);
         ss_wbuf_u32(w, q->block_size);
         ss_wbuf_u8(w, (uint8_t)((q->last ? RANGE_F_LAST : 0) |
-                                (q->compare ? RANGE_F_COMPARE : 0)));
+                                (q->compare ? RANGE_F_COMPARE : 0) |
+                                (q->live ? RANGE_F_LIVE : 0)));
         ss_wbuf_u32(w, (uint32_t)q->nsigs);
         ss_wbuf_reserve(w, q->nsigs * SIG_WIRE);
         for (size_t i = 0; i < q->nsigs; i++) {
@@ -268,9 +305,50 @@ int ss_msg_encode(ss_wbuf *w, const ss_msg *m, ss_err *err)
         break;
     }
     case SS_MSG_RANGE_END:
+    case SS_MSG_RANGE_GONE:
         at = ss_frame_begin(w, m->type);
         ss_wbuf_u64(w, m->u.range_end.id);
         break;
+    case SS_MSG_FILE_REQ: {
+        const ss_msg_file_req *q = &m->u.file_req;
+        if (check_file_req(q, SS_EINTERNAL, err) < 0)
+            return -1;
+        at = ss_frame_begin(w, m->type);
+        ss_wbuf_u64(w, q->id);
+        ss_wbuf_str(w, q->path);
+        ss_wbuf_u32(w, q->max);
+        break;
+    }
+    case SS_MSG_FILE_DATA: {
+        const ss_msg_file_data *d = &m->u.file_data;
+        if (check_file_data(d, SS_EINTERNAL, err) < 0)
+            return -1;
+        ss_sig h = { 0, 0 };
+        if (!d->absent)
+            hash_data(SS_HASH_XXH3_128, d->data, d->len, &h);
+        at = ss_frame_begin(w, m->type);
+        ss_wbuf_u64(w, d->id);
+        ss_wbuf_u8(w, d->absent ? FILE_ABSENT : 0);
+        ss_wbuf_u32(w, d->len);
+        ss_wbuf_u64(w, h.lo);
+        ss_wbuf_u64(w, h.hi);
+        ss_wbuf_bytes(w, d->data, d->len);
+        break;
+    }
+    case SS_MSG_LIST_END: {
+        const ss_msg_list_end *l = &m->u.list_end;
+        if (check_list_end(l, SS_EINTERNAL, err) < 0)
+            return -1;
+        at = ss_frame_begin(w, m->type);
+        if (l->has_root) {
+            ss_wbuf_u32(w, l->mode);
+            ss_wbuf_u32(w, l->uid);
+            ss_wbuf_u32(w, l->gid);
+            ss_wbuf_u64(w, (uint64_t)l->mtime_sec);
+            ss_wbuf_u32(w, (uint32_t)l->mtime_nsec);
+        }
+        break;
+    }
     case SS_MSG_ERROR: {
         const ss_msg_error *e = &m->u.error;
         size_t n = strnlen(e->text, sizeof e->text);
@@ -284,8 +362,9 @@ int ss_msg_encode(ss_wbuf *w, const ss_msg *m, ss_err *err)
         ss_wbuf_bytes(w, e->text, n);
         break;
     }
-    case SS_MSG_LIST_END:
     case SS_MSG_END:
+    case SS_MSG_PING:
+    case SS_MSG_PONG:
         at = ss_frame_begin(w, m->type);
         break;
     default:
@@ -458,10 +537,11 @@ static int decode_body(ss_rbuf *r, unsigned type, ss_msg *m, ss_err *err)
         ss_rbuf_u32(r, &nsigs);
         if (r->bad)
             return short_msg(err, type, "fields");
-        if (flags & ~(RANGE_F_LAST | RANGE_F_COMPARE))
+        if (flags & ~(RANGE_F_LAST | RANGE_F_COMPARE | RANGE_F_LIVE))
             return ss_seterr(err, SS_EPROTO, 0, "RANGE_REQ: unknown flags 0x%02x", flags);
         q->last = !!(flags & RANGE_F_LAST);
         q->compare = !!(flags & RANGE_F_COMPARE);
+        q->live = !!(flags & RANGE_F_LIVE);
         q->nsigs = nsigs;
         q->sigs = NULL;
         /* Relations first (they bound nsigs), then the count against the
@@ -513,9 +593,65 @@ static int decode_body(ss_rbuf *r, unsigned type, ss_msg *m, ss_err *err)
         return check_range_data(d, SS_EPROTO, err);
     }
     case SS_MSG_RANGE_END:
+    case SS_MSG_RANGE_GONE:
         if (ss_rbuf_u64(r, &m->u.range_end.id) < 0)
             return short_msg(err, type, "id");
         return 0;
+    case SS_MSG_FILE_REQ: {
+        ss_msg_file_req *q = &m->u.file_req;
+        const char *p;
+        size_t n;
+        if (ss_rbuf_u64(r, &q->id) < 0)
+            return short_msg(err, type, "id");
+        if (ss_rbuf_str(r, SS_NET_PATH_MAX, &p, &n) < 0)
+            return ss_seterr(err, SS_EPROTO, 0, "FILE_REQ: path truncated, too long or with NUL");
+        if (!(q->path = dup_str(p, n, err)))
+            return -1;
+        if (ss_rbuf_u32(r, &q->max) < 0)
+            return short_msg(err, type, "max");
+        return check_file_req(q, SS_EPROTO, err);
+    }
+    case SS_MSG_FILE_DATA: {
+        ss_msg_file_data *d = &m->u.file_data;
+        uint8_t status;
+        ss_rbuf_u64(r, &d->id);
+        ss_rbuf_u8(r, &status);
+        ss_rbuf_u32(r, &d->len);
+        ss_rbuf_u64(r, &d->hash.lo);
+        ss_rbuf_u64(r, &d->hash.hi);
+        if (r->bad)
+            return short_msg(err, type, "fields");
+        if (status > FILE_ABSENT)
+            return ss_seterr(err, SS_EPROTO, 0, "FILE_DATA: unknown status %u", status);
+        d->absent = status == FILE_ABSENT;
+        if (ss_rbuf_left(r) != d->len)
+            return ss_seterr(err, SS_EPROTO, 0,
+                             "FILE_DATA: says %u bytes of data, the frame holds %zu", d->len,
+                             ss_rbuf_left(r));
+        if (ss_rbuf_ref(r, &d->data, d->len) < 0)
+            return short_msg(err, type, "data");
+        if (d->absent && (d->hash.lo || d->hash.hi))
+            return ss_seterr(err, SS_EPROTO, 0, "FILE_DATA: hash for an absent file");
+        return check_file_data(d, SS_EPROTO, err);
+    }
+    case SS_MSG_LIST_END: {
+        ss_msg_list_end *l = &m->u.list_end;
+        if (ss_rbuf_left(r) == 0)
+            return 0;       /* an agent without SS_CAP_EXT */
+        uint64_t sec;
+        uint32_t nsec;
+        ss_rbuf_u32(r, &l->mode);
+        ss_rbuf_u32(r, &l->uid);
+        ss_rbuf_u32(r, &l->gid);
+        ss_rbuf_u64(r, &sec);
+        ss_rbuf_u32(r, &nsec);
+        if (r->bad)
+            return short_msg(err, type, "root attributes");
+        l->has_root = 1;
+        l->mtime_sec = (int64_t)sec;
+        l->mtime_nsec = nsec > 999999999u ? -1 : (long)nsec;
+        return check_list_end(l, SS_EPROTO, err);
+    }
     case SS_MSG_ERROR: {
         ss_msg_error *e = &m->u.error;
         uint8_t kind;
@@ -538,8 +674,9 @@ static int decode_body(ss_rbuf *r, unsigned type, ss_msg *m, ss_err *err)
         e->text[n] = 0;
         return 0;
     }
-    case SS_MSG_LIST_END:
     case SS_MSG_END:
+    case SS_MSG_PING:
+    case SS_MSG_PONG:
         return 0;
     default:
         return ss_seterr(err, SS_EPROTO, 0, "unknown message type %u", type);
@@ -579,6 +716,10 @@ void ss_msg_free(ss_msg *m)
         m->u.list.strings = NULL;
         m->u.list.n = 0;
         break;
+    case SS_MSG_FILE_REQ:
+        free(m->u.file_req.path);
+        m->u.file_req.path = NULL;
+        break;
     case SS_MSG_RANGE_REQ:
         free(m->u.range_req.path);
         free(m->u.range_req.sigs);
@@ -608,5 +749,18 @@ int ss_msg_range_data_verify(const ss_msg_range_data *d, ss_err *err)
                          "RANGE_DATA at offset %llu (%u bytes): checksum mismatch, data "
                          "corrupted in transit",
                          (unsigned long long)d->off, d->len);
+    return 0;
+}
+
+int ss_msg_file_data_verify(const ss_msg_file_data *d, ss_err *err)
+{
+    if (d->absent)
+        return 0;
+    ss_sig h;
+    hash_data(SS_HASH_XXH3_128, d->data, d->len, &h);
+    if (!ss_sig_eq(&h, &d->hash))
+        return ss_seterr(err, SS_EPROTO, 0,
+                         "FILE_DATA (%u bytes): checksum mismatch, data corrupted in transit",
+                         d->len);
     return 0;
 }

@@ -33,7 +33,14 @@
 
 /* Capabilities announced in HELLO; the session uses the intersection. */
 #define SS_CAP_ZSTD 0x1u             /* zstd streams after the HELLO exchange */
-#define SS_CAP_KNOWN 0x1u
+/* PING / PONG: either side may send PING after a spell of silence; the
+ * other answers PONG. Only sent to a peer that announced it. */
+#define SS_CAP_KEEPALIVE 0x2u
+/* FILE_REQ / FILE_DATA, RANGE_REQ's live flag and RANGE_GONE, type-3
+ * ("other") entries in listings, the root's attributes in LIST_END and
+ * tablespace links of a data directory. */
+#define SS_CAP_EXT 0x4u
+#define SS_CAP_KNOWN 0x7u
 
 #define SS_NET_PATH_MAX 4095         /* bytes of a path or symlink target */
 #define SS_NET_TEXT_MAX 1023         /* bytes of an ERROR text */
@@ -56,6 +63,11 @@ typedef enum {
     SS_MSG_RANGE_END = 10,
     SS_MSG_ERROR = 11,
     SS_MSG_END = 12,
+    SS_MSG_RANGE_GONE = 13,
+    SS_MSG_FILE_REQ = 14,
+    SS_MSG_FILE_DATA = 15,
+    SS_MSG_PING = 16,
+    SS_MSG_PONG = 17,
 } ss_msg_type;
 
 /* Checksum of a RANGE_DATA payload (its plain bytes). */
@@ -91,6 +103,16 @@ typedef struct {
     char *strings;          /* owned: backing store of the entries' strings */
 } ss_msg_list_entry;
 
+/* LIST_END: the listed directory's own attributes, when the agent sends
+ * them (SS_CAP_EXT); an empty LIST_END has has_root 0. */
+typedef struct {
+    int has_root;
+    uint32_t mode;          /* permission bits, <= 07777 */
+    uint32_t uid, gid;
+    int64_t mtime_sec;
+    long mtime_nsec;
+} ss_msg_list_end;
+
 typedef struct {
     uint64_t id;
     char *path;
@@ -100,6 +122,9 @@ typedef struct {
     uint32_t block_size;
     int last;
     int compare;
+    /* The source is a live server (SS_CAP_EXT): a missing file is answered
+     * RANGE_GONE, a short one padded with zeros, the size not checked. */
+    int live;
     ss_sig *sigs;           /* the target's, <= ceil(len / block_size) */
     size_t nsigs;
 } ss_msg_range_req;
@@ -115,7 +140,27 @@ typedef struct {
 
 typedef struct {
     uint64_t id;
-} ss_msg_range_end;
+} ss_msg_range_end;         /* also RANGE_GONE */
+
+/* A whole regular file, at most max bytes. */
+typedef struct {
+    uint64_t id;
+    char *path;
+    uint32_t max;           /* <= SS_NET_MAX_CHUNK */
+} ss_msg_file_req;
+
+/* The answer to FILE_REQ (errors are ERROR with the request's id). */
+typedef struct {
+    uint64_t id;
+    int absent;             /* the file does not exist; len 0 */
+    uint32_t len;           /* bytes in data, <= SS_NET_MAX_CHUNK */
+    ss_sig hash;            /* XXH3-128 of data, computed by the encoder */
+    const void *data;       /* decode: points into the frame */
+} ss_msg_file_data;
+
+/* ERROR id answering the outstanding LIST_REQ (SS_CAP_EXT): that listing
+ * failed, the session goes on. */
+#define SS_MSG_ID_LIST UINT64_MAX
 
 typedef struct {
     uint64_t id;            /* request it answers, 0 = the whole session */
@@ -135,6 +180,9 @@ typedef struct {
         ss_msg_range_req range_req;
         ss_msg_range_data range_data;
         ss_msg_range_end range_end;
+        ss_msg_list_end list_end;
+        ss_msg_file_req file_req;
+        ss_msg_file_data file_data;
         ss_msg_error error;
     } u;
 } ss_msg;
@@ -162,5 +210,7 @@ void ss_msg_error_set(ss_msg *m, uint64_t id, const ss_err *e);
 
 /* Recompute a decoded RANGE_DATA payload's hash: -1 (SS_EPROTO) on mismatch. */
 int ss_msg_range_data_verify(const ss_msg_range_data *d, ss_err *err);
+/* The same for FILE_DATA. */
+int ss_msg_file_data_verify(const ss_msg_file_data *d, ss_err *err);
 
 #endif
