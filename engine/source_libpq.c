@@ -67,6 +67,7 @@ typedef struct {
     ss_walk_opts wo;
     int has_wo;
     int live;
+    uint32_t dmode, fmode;  /* modes listed for directories and files */
     _Atomic uint64_t wire;
 } pq_source;
 
@@ -203,10 +204,10 @@ static int pq_list(ss_source *s, ss_entry_list *out, ss_err *err)
             e.mode = 0777;
         } else if (isdir) {
             e.type = SS_FT_DIR;
-            e.mode = 0700;
+            e.mode = ps->dmode;
         } else {
             e.type = SS_FT_REG;
-            e.mode = 0600;
+            e.mode = ps->fmode;
             e.size = (uint64_t)size;
         }
         if (!*rel) {
@@ -416,6 +417,34 @@ static const ss_source_ops pq_ops = {
     .destroy = pq_destroy,
 };
 
+/* Modes are not visible through SQL, but the data directory's is (PG 11+,
+ * data_directory_mode: 0700, or 0750 with group access) and initdb gives
+ * every directory that mode and every file the same without execute bits. */
+static int read_modes(pq_source *ps, ss_err *err)
+{
+    ps->dmode = 0700;
+    ps->fmode = 0600;
+    PGconn *c = ss_pqpool_get(ps->pool, err);
+    if (!c)
+        return -1;
+    PGresult *r = PQexec(c, "SELECT setting FROM pg_catalog.pg_settings WHERE name = 'data_directory_mode'");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        ss_pq_fail(c, r, "cannot read data_directory_mode", NULL, err);
+        ss_pqpool_put(ps->pool, c);
+        return -1;
+    }
+    if (PQntuples(r) == 1) {
+        unsigned long m = strtoul(PQgetvalue(r, 0, 0), NULL, 8);
+        if (m && (m & ~0777ul) == 0 && (m & 0700) == 0700) {
+            ps->dmode = (uint32_t)m;
+            ps->fmode = (uint32_t)m & 0666;
+        }
+    }
+    PQclear(r);
+    ss_pqpool_put(ps->pool, c);
+    return 0;
+}
+
 /* Name every function the role may not execute, so the error says exactly
  * which grant is missing. */
 static int check_privileges(pq_source *ps, ss_err *err)
@@ -469,7 +498,7 @@ int ss_source_libpq_open(ss_source **out, const char *conninfo, const char *sub,
      * pg_read_binary_file. */
     if (ss_pqpool_open(&ps->pool, conninfo, nconn ? nconn : 1, 90500, STMTS,
                        sizeof STMTS / sizeof *STMTS, err) < 0 ||
-        check_privileges(ps, err) < 0) {
+        check_privileges(ps, err) < 0 || read_modes(ps, err) < 0) {
         pq_destroy(&ps->base);
         return -1;
     }

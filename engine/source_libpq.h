@@ -10,8 +10,10 @@
  * on the server, which follows pg_tblspc/<oid> links itself.
  *
  * What SQL cannot show, and what is listed instead:
- *   - modes: 0700 for directories, 0600 for files, 0777 for links (what
- *     initdb and CREATE TABLESPACE make);
+ *   - modes: the server's data_directory_mode for directories (0700, or
+ *     0750 with group access; 0700 before PostgreSQL 11), the same without
+ *     execute bits for files (0600 / 0640), 0777 for links: what initdb and
+ *     the server create;
  *   - owners: this process's uid/gid (recovery sets its own owner);
  *   - mtimes: whole seconds (pg_stat_file has no finer ones);
  *   - symlinks: only pg_tblspc/<oid> links of tablespaces with an absolute

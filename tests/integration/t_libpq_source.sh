@@ -55,12 +55,12 @@ dump_ok() {
 # directories and links are 0 (not visible through SQL); the tablespace
 # link is not entered (find does not follow links).
 find_list() {
-    find "$1" -mindepth 1 -printf '%y|%s|%P|%l\n' | awk -F'|' '
-        { t = $1; s = ($1 == "f") ? $2 : 0;
-          printf "%s %s %s%s\n", t, s, $3, ($1 == "l") ? " -> " $4 : "" }' | sort
+    find "$1" -mindepth 1 -printf '%y|%m|%s|%P|%l\n' | awk -F'|' '
+        { s = ($1 == "f") ? $3 : 0;
+          printf "%s %s %s %s%s\n", $1, $2, s, $4, ($1 == "l") ? " -> " $5 : "" }' | sort
 }
 # What changes on an idle server, or exists only while it runs.
-VOLATILE='^[fdl] [0-9]+ (pg_wal|pg_stat_tmp|pg_logical|pg_replslot|pg_stat|pg_subtrans|pg_xact|pg_multixact|pg_notify|pg_snapshots|pg_serial|pg_dynshmem)(/|$)|^f [0-9]+ (postmaster\.pid|postmaster\.opts|current_logfiles)$|/pgsql_tmp'
+VOLATILE='^[fdl] [0-7]+ [0-9]+ (pg_wal|pg_stat_tmp|pg_logical|pg_replslot|pg_stat|pg_subtrans|pg_xact|pg_multixact|pg_notify|pg_snapshots|pg_serial|pg_dynshmem)(/|$)|^f [0-7]+ [0-9]+ (postmaster\.pid|postmaster\.opts|current_logfiles)$|/pgsql_tmp'
 
 log "list the data directory through libpq"
 dump_ok list list "$CI"
@@ -71,14 +71,14 @@ if ! cmp -s "$W/find.all" "$W/list.all"; then
     diff "$W/find.all" "$W/list.all" | head -n 20
     fail "the libpq listing differs from find's"
 fi
-grep -qx "l 0 pg_tblspc/$OID -> $TS" "$W/list.out" || fail "pg_tblspc/$OID is not listed as a link to $TS"
-grep -q "^. [0-9]* pg_tblspc/$OID/" "$W/list.out" && fail "the tablespace link was entered"
-grep -q "^d 0 pg_wal$" "$W/list.out" || fail "pg_wal is not listed"
+grep -qx "l 777 0 pg_tblspc/$OID -> $TS" "$W/list.out" || fail "pg_tblspc/$OID is not listed as a link to $TS"
+grep -q "^. [0-7]* [0-9]* pg_tblspc/$OID/" "$W/list.out" && fail "the tablespace link was entered"
+grep -q "^d 700 0 pg_wal$" "$W/list.out" || fail "pg_wal is not listed"
 echo "  $(wc -l <"$W/list.all") entries equal to find's (data directory)"
 
 log "a refused directory drops its contents (walk filter)"
 dump_ok listx -x base -x global/pg_control list "$CI"
-grep -Ev '^d 0 base$|^. [0-9]+ base/|^f [0-9]+ global/pg_control$' "$W/list.out" >"$W/listx.want"
+grep -Ev '^d 700 0 base$|^. [0-7]+ [0-9]+ base/|^f 600 [0-9]+ global/pg_control$' "$W/list.out" >"$W/listx.want"
 cmp -s "$W/listx.want" "$W/listx.out" || { diff "$W/listx.want" "$W/listx.out" | head; fail "-x base: listing"; }
 
 log "list the tablespace (sub = pg_tblspc/$OID)"

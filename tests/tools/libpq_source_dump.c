@@ -3,8 +3,9 @@
  * compare a file with a local copy block by block, and time reads.
  *
  *   libpq_source_dump [-s SUB] [-j NCONN] [-x PATH]... list CONNINFO
- *       one line per entry: "TYPE SIZE PATH" (TYPE f, d or l; SIZE 0 for
- *       directories and links), links followed by " -> TARGET"; -x leaves
+ *       one line per entry: "TYPE MODE SIZE PATH" (TYPE f, d or l; MODE in
+ *       octal; SIZE 0 for directories and links), links followed by
+ *       " -> TARGET"; -x leaves
  *       PATH (and, for a directory, its contents) out through the walk
  *       filter, as a recovery's exclusion rules would
  *   libpq_source_dump [-s SUB] [-j NCONN] [-c CHUNK] [-z SIZE] read CONNINFO PATH OUT
@@ -154,7 +155,8 @@ static int cmd_list(ss_source *s)
     for (size_t i = 0; i < l.n; i++) {
         const ss_entry *x = &l.v[i];
         char t = x->type == SS_FT_DIR ? 'd' : x->type == SS_FT_LNK ? 'l' : 'f';
-        printf("%c %" PRIu64 " %s", t, x->type == SS_FT_REG ? x->size : 0, x->path);
+        printf("%c %o %" PRIu64 " %s", t, (unsigned)x->mode, x->type == SS_FT_REG ? x->size : 0,
+               x->path);
         if (x->link)
             printf(" -> %s", x->link);
         putchar('\n');
