@@ -28,8 +28,8 @@
 #         rsync_zf  rsync -a -z H:SRC/ EMPTY/
 #   PCT         percent of 8 KiB blocks changed in the target           [1]
 #   SEED        tree seed; run r mutates with seed SEED*1000+r          [1]
-#   JOBS        segsync -j and the floors' parallelism                 [nproc]
-#   SEG_OPTS    extra segsync options (e.g. "--compress=zstd:1")       [""]
+#   JOBS        the floors' parallelism (segsync keeps its -j default)  [nproc]
+#   SEG_OPTS    extra segsync options (e.g. "--compress=zstd:1 -j 4")  [""]
 #   SEGSYNC     segsync binary (copied into OUT before use)  [build/segsync]
 #   GENDATA     generator; built from tests/tools/gendata.c if unset
 #   BENCH_DIR   where the trees live                      [/work/bench-net]
@@ -574,7 +574,9 @@ timed() {
 }
 record() { printf '%s\t%s\t%s\n' "$LAST" "$1" "$LAST_LOAD" >> "$tsv"; }
 
-ss_opts=(--raw --json -j "$JOBS" --rsh="$RSH" --remote-path="$SS")
+# segsync's own -j default (at least 8 requests in flight for a remote
+# source) unless SEG_OPTS says otherwise; JOBS is for the local floors
+ss_opts=(--raw --json --rsh="$RSH" --remote-path="$SS")
 # shellcheck disable=SC2206
 [ -n "$SEG_OPTS" ] && ss_opts+=($SEG_OPTS)
 rs_e=(-e "$RSH")
