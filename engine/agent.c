@@ -209,7 +209,7 @@ static int open_path(agent *a, const char *rel, int flags)
     if (!ss_path_is_safe(rel))
         return -EINVAL;
     size_t after = 0;
-    if (find_tblspc(rel, &after) >= 0) {
+    if ((a->caps & SS_CAP_EXT) && find_tblspc(rel, &after) >= 0) {
         int base = tblspc_dir(a, rel, after);
         if (base >= 0) {
             if (rel[after] == 0) {

@@ -43,6 +43,22 @@ static void reencode(const ss_msg *m)
     ss_msg back;
     if (ss_msg_decode(&f, &back, &err) < 0 || back.type != m->type)
         abort();
+    /* The fields that decide what is read and how much come back equal. */
+    if (m->type == SS_MSG_FILE_REQ &&
+        (back.u.file_req.id != m->u.file_req.id || back.u.file_req.max != m->u.file_req.max ||
+         strcmp(back.u.file_req.path, m->u.file_req.path) != 0))
+        abort();
+    if (m->type == SS_MSG_FILE_DATA &&
+        (back.u.file_data.absent != m->u.file_data.absent ||
+         back.u.file_data.len != m->u.file_data.len ||
+         memcmp(back.u.file_data.data, m->u.file_data.data, m->u.file_data.len) != 0))
+        abort();
+    if (m->type == SS_MSG_LIST_END &&
+        memcmp(&back.u.list_end, &m->u.list_end, sizeof back.u.list_end) != 0)
+        abort();
+    if (m->type == SS_MSG_RANGE_REQ && (back.u.range_req.live != m->u.range_req.live ||
+                                        back.u.range_req.last != m->u.range_req.last))
+        abort();
     ss_msg_free(&back);
     ss_frame_dec_free(&d);
     ss_wbuf_free(&w);
@@ -56,6 +72,8 @@ static void take_message(const ss_frame *f)
         return;
     if (m.type == SS_MSG_RANGE_DATA)
         (void)ss_msg_range_data_verify(&m.u.range_data, &err);
+    if (m.type == SS_MSG_FILE_DATA)
+        (void)ss_msg_file_data_verify(&m.u.file_data, &err);
     reencode(&m);
     ss_msg_free(&m);
 }
@@ -215,6 +233,31 @@ int main(int argc, char **argv)
     m.type = SS_MSG_RANGE_DATA;
     m.u.range_data = (ss_msg_range_data){ .id = 1, .off = 8192, .len = 5,
                                           .hash_kind = SS_HASH_XXH3_128, .data = "hello" };
+    seed(dir, 3, &m, NULL);
+    m.type = SS_MSG_RANGE_REQ;
+    m.u.range_req = (ss_msg_range_req){ .id = 2, .path = "pg_tblspc/16385/PG_15/1/3",
+                                        .file_size = 8192, .off = 0, .len = 8192,
+                                        .block_size = 8192, .last = 1, .live = 1 };
+    seed(dir, 0, &m, NULL);
+    memset(&m, 0, sizeof m);
+    m.type = SS_MSG_FILE_REQ;
+    m.u.file_req = (ss_msg_file_req){ .id = 3, .path = "global/pg_control", .max = 8192 };
+    seed(dir, 1, &m, NULL);
+    m.type = SS_MSG_FILE_DATA;
+    m.u.file_data = (ss_msg_file_data){ .id = 3, .len = 11, .data = "port = 5432" };
+    seed(dir, 2, &m, NULL);
+    m.u.file_data = (ss_msg_file_data){ .id = 4, .absent = 1 };
+    seed(dir, 0, &m, NULL);
+    m.type = SS_MSG_LIST_END;
+    m.u.list_end = (ss_msg_list_end){ 1, 0700, 26, 26, 1700000000, 123456789 };
+    seed(dir, 3, &m, NULL);
+    memset(&m, 0, sizeof m);
+    m.type = SS_MSG_RANGE_GONE;
+    m.u.range_end.id = 2;
+    seed(dir, 1, &m, NULL);
+    m.type = SS_MSG_PING;
+    seed(dir, 2, &m, NULL);
+    m.type = SS_MSG_PONG;
     seed(dir, 3, &m, NULL);
     ss_err why = { .kind = SS_ECHANGED, .msg = "base/1/2 changed size" };
     ss_msg_error_set(&m, 1, &why);

@@ -415,6 +415,184 @@ static void test_hostile_other(void **state)
     ss_wbuf_free(&w);
 }
 
+/* SS_CAP_EXT messages: FILE_REQ / FILE_DATA, RANGE_GONE, PING / PONG, a
+ * LIST_END with the root's attributes, RANGE_REQ's live flag. */
+static void test_ext_messages(void **state)
+{
+    (void)state;
+    ss_wbuf w;
+    ss_frame_dec d;
+    ss_msg out;
+    ss_err err;
+    ss_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = SS_MSG_FILE_REQ;
+    m.u.file_req = (ss_msg_file_req){ 42, "global/pg_control", 8192 };
+    assert_int_equal(roundtrip(&m, &w, &d, &out, &err), 0);
+    assert_true(out.u.file_req.id == 42);
+    assert_string_equal(out.u.file_req.path, "global/pg_control");
+    assert_int_equal(out.u.file_req.max, 8192);
+    done(&w, &d, &out);
+
+    m.type = SS_MSG_FILE_DATA;
+    m.u.file_data = (ss_msg_file_data){ .id = 42, .len = 5, .data = "hello" };
+    assert_int_equal(roundtrip(&m, &w, &d, &out, &err), 0);
+    assert_int_equal(out.u.file_data.absent, 0);
+    assert_int_equal(out.u.file_data.len, 5);
+    assert_memory_equal(out.u.file_data.data, "hello", 5);
+    assert_int_equal(ss_msg_file_data_verify(&out.u.file_data, &err), 0);
+    /* A flipped byte is caught. */
+    ((uint8_t *)out.u.file_data.data)[0] ^= 1;
+    assert_int_equal(ss_msg_file_data_verify(&out.u.file_data, &err), -1);
+    assert_non_null(strstr(err.msg, "corrupted"));
+    done(&w, &d, &out);
+    m.u.file_data = (ss_msg_file_data){ .id = 43, .absent = 1 };
+    assert_int_equal(roundtrip(&m, &w, &d, &out, &err), 0);
+    assert_int_equal(out.u.file_data.absent, 1);
+    assert_int_equal(out.u.file_data.len, 0);
+    done(&w, &d, &out);
+    /* The encoder refuses what the decoder would. */
+    ss_wbuf_init(&w, 1 << 20);
+    m.u.file_data = (ss_msg_file_data){ .id = 43, .absent = 1, .len = 1, .data = "x" };
+    assert_int_equal(ss_msg_encode(&w, &m, &err), -1);
+    m.type = SS_MSG_FILE_REQ;
+    m.u.file_req = (ss_msg_file_req){ 1, "../x", 10 };
+    assert_int_equal(ss_msg_encode(&w, &m, &err), -1);
+    m.u.file_req = (ss_msg_file_req){ 1, "x", SS_NET_MAX_CHUNK + 1 };
+    assert_int_equal(ss_msg_encode(&w, &m, &err), -1);
+    ss_wbuf_free(&w);
+
+    ss_msg_type ids[] = { SS_MSG_RANGE_GONE };
+    m.type = ids[0];
+    m.u.range_end.id = 77;
+    assert_int_equal(roundtrip(&m, &w, &d, &out, &err), 0);
+    assert_true(out.u.range_end.id == 77);
+    done(&w, &d, &out);
+    ss_msg_type empties[] = { SS_MSG_PING, SS_MSG_PONG, SS_MSG_LIST_END };
+    for (int i = 0; i < 3; i++) {
+        memset(&m, 0, sizeof m);
+        m.type = empties[i];
+        assert_int_equal(roundtrip(&m, &w, &d, &out, &err), 0);
+        assert_int_equal(out.type, empties[i]);
+        assert_int_equal(w.len, SS_FRAME_HDR);
+        done(&w, &d, &out);
+    }
+    m.type = SS_MSG_LIST_END;
+    m.u.list_end = (ss_msg_list_end){ 1, 0750, 26, 27, -5, 999999999 };
+    assert_int_equal(roundtrip(&m, &w, &d, &out, &err), 0);
+    assert_int_equal(out.u.list_end.has_root, 1);
+    assert_int_equal(out.u.list_end.mode, 0750);
+    assert_int_equal(out.u.list_end.uid, 26);
+    assert_int_equal(out.u.list_end.gid, 27);
+    assert_true(out.u.list_end.mtime_sec == -5);
+    assert_true(out.u.list_end.mtime_nsec == 999999999);
+    done(&w, &d, &out);
+
+    ss_sig sig = { 1, 2 };
+    m.type = SS_MSG_RANGE_REQ;
+    m.u.range_req = (ss_msg_range_req){ .id = 9, .path = "base/1/2", .file_size = 8192,
+                                        .len = 8192, .block_size = 8192, .last = 1,
+                                        .live = 1, .sigs = &sig, .nsigs = 1 };
+    assert_int_equal(roundtrip(&m, &w, &d, &out, &err), 0);
+    assert_int_equal(out.u.range_req.live, 1);
+    assert_int_equal(out.u.range_req.compare, 0);
+    done(&w, &d, &out);
+}
+
+static void test_hostile_ext(void **state)
+{
+    (void)state;
+    ss_wbuf w;
+    /* FILE_REQ: unsafe path, limit too large, truncated, trailing. */
+    const char *bad[] = { "../x", "/etc/passwd", "a//b", "" };
+    for (size_t i = 0; i < 4; i++) {
+        ss_wbuf_init(&w, 1 << 10);
+        ss_wbuf_u64(&w, 1);
+        ss_wbuf_str(&w, bad[i]);
+        ss_wbuf_u32(&w, 100);
+        expect_refused(SS_MSG_FILE_REQ, w.p, w.len, "path");
+        ss_wbuf_free(&w);
+    }
+    ss_wbuf_init(&w, 1 << 10);
+    ss_wbuf_u64(&w, 1);
+    ss_wbuf_str(&w, "PG_VERSION");
+    ss_wbuf_u32(&w, SS_NET_MAX_CHUNK + 1);
+    expect_refused(SS_MSG_FILE_REQ, w.p, w.len, "limit");
+    for (size_t cut = 0; cut < w.len; cut++)
+        expect_refused(SS_MSG_FILE_REQ, w.p, cut, NULL);
+    ss_wbuf_u8(&w, 0);
+    expect_refused(SS_MSG_FILE_REQ, w.p, w.len, NULL);
+    ss_wbuf_free(&w);
+
+    /* FILE_DATA: length disagreeing with the frame, a length above the
+     * limit with no bytes, an unknown status, an absent file with data or
+     * a hash. */
+    uint32_t lens[] = { 6, 4, SS_NET_MAX_CHUNK + 1, 0xffffffffu };
+    for (size_t i = 0; i < 4; i++) {
+        ss_wbuf_init(&w, 1 << 10);
+        ss_wbuf_u64(&w, 1);
+        ss_wbuf_u8(&w, 0);
+        ss_wbuf_u32(&w, lens[i]);
+        ss_wbuf_u64(&w, 0);
+        ss_wbuf_u64(&w, 0);
+        ss_wbuf_bytes(&w, "hello", 5);
+        expect_refused(SS_MSG_FILE_DATA, w.p, w.len, "FILE_DATA");
+        ss_wbuf_free(&w);
+    }
+    ss_wbuf_init(&w, 1 << 10);
+    ss_wbuf_u64(&w, 1);
+    ss_wbuf_u8(&w, 2);
+    ss_wbuf_u32(&w, 0);
+    ss_wbuf_u64(&w, 0);
+    ss_wbuf_u64(&w, 0);
+    expect_refused(SS_MSG_FILE_DATA, w.p, w.len, "status");
+    w.p[8] = 1;
+    ss_msg m;
+    ss_err err;
+    assert_int_equal(decode_raw(SS_MSG_FILE_DATA, w.p, w.len, &m, &err), 0);
+    w.p[w.len - 1] = 1;
+    expect_refused(SS_MSG_FILE_DATA, w.p, w.len, "absent");
+    w.p[w.len - 1] = 0;
+    ss_wbuf_u8(&w, 'x');
+    w.p[12] = 1;            /* length 1: data for an absent file */
+    expect_refused(SS_MSG_FILE_DATA, w.p, w.len, "absent");
+    ss_wbuf_free(&w);
+
+    /* LIST_END: anything but nothing or the whole root record. */
+    ss_wbuf_init(&w, 1 << 10);
+    ss_wbuf_u32(&w, 0700);
+    ss_wbuf_u32(&w, 1);
+    ss_wbuf_u32(&w, 1);
+    ss_wbuf_u64(&w, 0);
+    ss_wbuf_u32(&w, 0);
+    assert_int_equal(decode_raw(SS_MSG_LIST_END, w.p, w.len, &m, &err), 0);
+    for (size_t cut = 1; cut < w.len; cut++)
+        expect_refused(SS_MSG_LIST_END, w.p, cut, "LIST_END");
+    w.p[2] = 0x10;          /* mode 0x100700 */
+    expect_refused(SS_MSG_LIST_END, w.p, w.len, "mode");
+    w.p[2] = 0x01;
+    w.p[w.len - 4] = 0x3c;  /* nsec >= 10^9 */
+    expect_refused(SS_MSG_LIST_END, w.p, w.len, "mtime");
+    w.p[w.len - 4] = 0;
+    ss_wbuf_u8(&w, 0);
+    expect_refused(SS_MSG_LIST_END, w.p, w.len, "trailing");
+    ss_wbuf_free(&w);
+
+    /* PING / PONG carry nothing; RANGE_GONE just an id. */
+    expect_refused(SS_MSG_PING, "x", 1, "trailing");
+    expect_refused(SS_MSG_PONG, "x", 1, "trailing");
+    expect_refused(SS_MSG_RANGE_GONE, "1234567", 7, "RANGE_GONE");
+    /* RANGE_REQ flags beyond live stay refused. */
+    static uint8_t b[1 << 12];
+    size_t n = range_req_payload(b, sizeof b, "f", 8192, 0, 8192, 8192, 0, 0);
+    b[8 + 2 + 1 + 8 + 8 + 8 + 4] = 0x8;
+    expect_refused(SS_MSG_RANGE_REQ, b, n, "flags");
+    b[8 + 2 + 1 + 8 + 8 + 8 + 4] = 0x4;
+    assert_int_equal(decode_raw(SS_MSG_RANGE_REQ, b, n, &m, &err), 0);
+    assert_int_equal(m.u.range_req.live, 1);
+    ss_msg_free(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -424,6 +602,8 @@ int main(void)
         cmocka_unit_test(test_range_req_and_data),
         cmocka_unit_test(test_hostile_range_req),
         cmocka_unit_test(test_hostile_other),
+        cmocka_unit_test(test_ext_messages),
+        cmocka_unit_test(test_hostile_ext),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
