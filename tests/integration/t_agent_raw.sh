@@ -11,7 +11,8 @@
 # HOST:DIR without --raw refused; a missing source directory; a hostile
 # request for "../" handed to serve gets an error and no data; an agent
 # killed mid-run gives a clear error and a non-zero exit, and the rerun
-# completes.
+# completes. The root directory's own mode and mtime reach the target (full and
+# differential).
 . "$(dirname "$0")/lib.sh"
 
 SCALE=${SCALE:-0.4}
@@ -111,6 +112,9 @@ done
 
 log "full through the agent into an empty target"
 rm -rf "$DST"
+# The root's own mode and mtime travel too (LIST_END), as with a local source.
+chmod 0750 "$SRC"
+touch -d '2001-02-03 04:05:06.123456789' "$SRC"
 # shellcheck disable=SC2086
 run_ss full full --raw --json $AG "localhost:$SRC" "$DST"
 expect_rc full 0
@@ -119,6 +123,15 @@ assert_identical "$SRC" "$DST"
 total=$(sum_sizes "$SRC")
 [ "$(num_field "$T/full.out" bytes_transferred)" = "$total" ] || fail "full: bytes_transferred is not the tree's size ($total)"
 check_wire "$T/full.out" zstd
+[ "$(stat -c '%a %.9Y' "$DST")" = "750 981173106.123456789" ] ||
+    fail "full: the target root is $(stat -c '%a %.9Y' "$DST"), the source's is 750 981173106.123456789"
+chmod 0700 "$DST"
+touch "$DST"
+# shellcheck disable=SC2086
+run_ss rootmeta differential --raw $AG "localhost:$SRC" "$DST"
+expect_rc rootmeta 0
+[ "$(stat -c '%a %.9Y' "$DST")" = "$(stat -c '%a %.9Y' "$SRC")" ] ||
+    fail "differential: the target root is $(stat -c '%a %.9Y' "$DST"), the source's $(stat -c '%a %.9Y' "$SRC")"
 
 log "a source directory whose name needs quoting for the remote shell"
 Q="$T/it's a dir"
