@@ -137,6 +137,32 @@ done
 dump_ok mut -c 65536 diff "$CI" "$ACC" "$W/copy"
 [ "$(cat "$W/mut.out")" = "blocks 3 bytes 24576" ] || fail "3 changed blocks: $(cat "$W/mut.out")"
 
+log "the engine (ss_sync, 3 workers sharing 3 connections): full, then diff after changing 4 blocks"
+XV="-x pg_wal -x pg_stat_tmp -x pg_logical -x pg_replslot -x pg_stat -x pg_subtrans -x pg_xact
+    -x pg_multixact -x pg_notify -x pg_snapshots -x pg_serial -x pg_dynshmem -x postmaster.pid
+    -x postmaster.opts -x current_logfiles"
+C=$W/copy_dd
+# shellcheck disable=SC2086
+dump_ok syncfull -j 3 $XV sync "$CI" "$C" full
+# sums DIR: every quiescent file's sha256.
+sums() { (cd "$1" && find . -type f | grep -Ev '^\./(pg_wal|pg_stat_tmp|pg_logical|pg_replslot|pg_stat|pg_subtrans|pg_xact|pg_multixact|pg_notify|pg_snapshots|pg_serial|pg_dynshmem)/|^\./(postmaster\.pid|postmaster\.opts|current_logfiles)$|/pgsql_tmp' | sort | xargs sha256sum); }
+sums "$P" >"$W/sums.p"
+sums "$C" >"$W/sums.c"
+cmp -s "$W/sums.p" "$W/sums.c" || { diff "$W/sums.p" "$W/sums.c" | head; fail "full sync through libpq: contents differ"; }
+find_list "$C" | grep -Ev "$VOLATILE" >"$W/find.copy"
+cmp -s "$W/find.all" "$W/find.copy" || { diff "$W/find.all" "$W/find.copy" | head; fail "full sync through libpq: tree differs (types, modes, sizes, links)"; }
+for _b in 1 9 1000; do
+    printf 'segsync' | dd of="$C/$ACC" bs=1 seek=$((_b * 8192 + 200)) conv=notrunc status=none
+done
+printf 'segsync' | dd of="$C/$CLS" bs=1 seek=300 conv=notrunc status=none
+# shellcheck disable=SC2086
+dump_ok syncdiff -j 3 $XV sync "$CI" "$C" diff
+grep -qx "files_updated 2" "$W/syncdiff.out" && grep -qx "blocks_changed 4" "$W/syncdiff.out" ||
+    { cat "$W/syncdiff.out"; fail "diff sync: expected 2 files and 4 blocks updated"; }
+sums "$C" >"$W/sums.c"
+cmp -s "$W/sums.p" "$W/sums.c" || { diff "$W/sums.p" "$W/sums.c" | head; fail "diff sync through libpq: contents differ"; }
+echo "  full: $(wc -l <"$W/sums.p") files equal; diff: $(tr '\n' ' ' <"$W/syncdiff.out")"
+
 log "unsafe paths are refused"
 dump unsafe -z 8192 read "$CI" ../postgresql.conf "$W/x"
 [ "$RC" = 1 ] && grep -q "unsafe path" "$W/unsafe.err" || { cat "$W/unsafe.err"; fail "../ read: exit $RC"; }

@@ -16,6 +16,9 @@
  *   libpq_source_dump [-s SUB] diff CONNINFO PATH LOCALFILE
  *       range() with compare against LOCALFILE's block signatures: prints
  *       "blocks N bytes M" (blocks that differ, bytes the source sent)
+ *   libpq_source_dump [-s SUB] [-j NCONN] [-x PATH]... sync CONNINFO TARGET full|diff
+ *       ss_sync from the server into TARGET with NCONN worker threads (and
+ *       connections); prints the counters as "name value" lines
  *   libpq_source_dump [-s SUB] [-j NCONN] bench CONNINFO PATH ROUNDS
  *       reads PATH ROUNDS times with NCONN threads (one connection each),
  *       prints each round's MB/s and the median
@@ -25,6 +28,7 @@
 #include "engine/blocksig.h"
 #include "engine/source.h"
 #include "engine/source_libpq.h"
+#include "engine/sync.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
@@ -56,7 +60,7 @@ static int usage(void)
 {
     fprintf(stderr,
             "usage: libpq_source_dump [-s SUB] [-j NCONN] [-c CHUNK] [-x PATH]... "
-            "list|read|readfile|diff|bench CONNINFO [ARGS]\n");
+            "list|read|readfile|diff|sync|bench CONNINFO [ARGS]\n");
     return 2;
 }
 
@@ -316,6 +320,26 @@ static int cmd_bench(ss_source *s, const char *path, int rounds)
     return 0;
 }
 
+static int cmd_sync(ss_source *s, const char *target, const char *mode)
+{
+    ss_sync_opts o = {
+        .mode = !strcmp(mode, "full") ? SS_MODE_FULL : SS_MODE_DIFF,
+        .jobs = nconn,
+        .block_size = BS,
+        .chunk_size = chunk,
+    };
+    ss_counters c;
+    memset(&c, 0, sizeof c);
+    ss_err e;
+    if (ss_sync(s, target, &o, &c, &e) < 0)
+        return die_err("sync", &e);
+    printf("files_total %" PRIu64 "\nfiles_copied %" PRIu64 "\nfiles_updated %" PRIu64
+           "\nblocks_changed %" PRIu64 "\nbytes_transferred %" PRIu64 "\nwire_bytes %" PRIu64 "\n",
+           atomic_load(&c.files_total), atomic_load(&c.files_copied), atomic_load(&c.files_updated),
+           atomic_load(&c.blocks_changed), atomic_load(&c.bytes_transferred), s->ops->wire_bytes(s));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int opt;
@@ -373,6 +397,9 @@ int main(int argc, char **argv)
             close(cfd);
         if (rc == 0)
             printf("blocks %" PRIu64 " bytes %" PRIu64 "\n", st.blocks, st.sent);
+    } else if (!strcmp(cmd, "sync") && nargs == 2 &&
+               (!strcmp(args[1], "full") || !strcmp(args[1], "diff"))) {
+        rc = cmd_sync(s, args[0], args[1]);
     } else if (!strcmp(cmd, "bench") && nargs == 2) {
         rc = cmd_bench(s, args[0], atoi(args[1]));
     } else {
