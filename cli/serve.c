@@ -73,9 +73,12 @@ static int serve_conn(const cli_options *o, const ss_auth_token *tok, int fd, co
     close(fd);
     char out[32];
     human(out, sizeof out, st.bytes_out);
+    char files[48] = "";
+    if (st.files)
+        snprintf(files, sizeof files, ", %llu file requests", (unsigned long long)st.files);
     if (rc == 0)
-        fprintf(stderr, "segsync serve: %s: served (%llu list, %llu range requests, %s sent)\n",
-                peer, (unsigned long long)st.lists, (unsigned long long)st.ranges, out);
+        fprintf(stderr, "segsync serve: %s: served (%llu list, %llu range requests%s, %s sent)\n",
+                peer, (unsigned long long)st.lists, (unsigned long long)st.ranges, files, out);
     else if (st.auth_failed)
         fprintf(stderr, "segsync serve: %s: refused: %s\n", peer, err.msg);
     else if (st.idle)

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine/net/keepalive.h"
 #include "engine/net/session.h"
 #include "engine/pathsafe.h"
 #include "engine/source.h"
@@ -632,7 +633,8 @@ static int handshake(agent *a, const ss_agent_opts *o, ss_err *err)
     }
     ss_msg_hello h = m.u.hello;
     ss_msg_free(&m);
-    uint32_t offer = (o->compress.mode == SS_Z_ZSTD ? SS_CAP_ZSTD : 0) | SS_CAP_EXT;
+    uint32_t offer = (o->compress.mode == SS_Z_ZSTD ? SS_CAP_ZSTD : 0) | SS_CAP_EXT |
+                     SS_CAP_KEEPALIVE;
     ss_msg reply;
     memset(&reply, 0, sizeof reply);
     reply.type = SS_MSG_HELLO;
@@ -741,6 +743,11 @@ int ss_agent_serve(const char *root, int rfd, int wfd, const ss_agent_opts *o, s
         *err = root_err;
         rc = -1;
     }
+    /* After authentication: nothing but its messages may come before. */
+    ss_keepalive *ka = NULL;
+    if (rc == 0 && (a.caps & SS_CAP_KEEPALIVE) &&
+        ss_keepalive_start(&ka, a.s, ss_keepalive_interval(o->idle_timeout_ms), err) < 0)
+        rc = -1;
     for (; rc == 0 && started < nw; started++)
         if (pthread_create(&tids[started], NULL, worker_main, &a) != 0) {
             rc = ss_seterr(err, SS_EINTERNAL, errno, "cannot start a worker thread");
@@ -780,6 +787,12 @@ int ss_agent_serve(const char *root, int rfd, int wfd, const ss_agent_opts *o, s
             ended = 1;
             ss_msg_free(&m);
             break;
+        case SS_MSG_PING:
+            if (ka)
+                ss_keepalive_pong(ka);
+            break;
+        case SS_MSG_PONG:
+            break;      /* it was heard: that is all a PONG is for */
         case SS_MSG_ERROR:
             rc = ss_seterr(err, SS_EPROTO, 0, "the client reported: %s", m.u.error.text);
             err_sent = 1;   /* no point answering */
@@ -801,6 +814,7 @@ int ss_agent_serve(const char *root, int rfd, int wfd, const ss_agent_opts *o, s
     pthread_mutex_unlock(&a.mu);
     for (unsigned i = 0; i < started; i++)
         pthread_join(tids[i], NULL);
+    ss_keepalive_stop(ka);
     if (rc == 0 && atomic_load(&a.dead)) {
         *err = a.dead_err;
         rc = -1;
@@ -820,6 +834,7 @@ int ss_agent_serve(const char *root, int rfd, int wfd, const ss_agent_opts *o, s
     st->bytes_in = ss_session_bytes_in(a.s);
     st->bytes_out = ss_session_bytes_out(a.s);
     ss_session_close(a.s);
+    ss_keepalive_free(ka);
     pthread_cond_destroy(&a.nonempty);
     pthread_cond_destroy(&a.space);
     pthread_mutex_destroy(&a.mu);

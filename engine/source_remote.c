@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine/net/keepalive.h"
 #include "engine/net/session.h"
 #include "engine/pathsafe.h"
 
@@ -79,6 +80,7 @@ struct remote_source {
     ss_entry_list list;
     ss_msg_list_end list_end;
     uint32_t caps;          /* granted by the agent's HELLO */
+    ss_keepalive *ka;       /* SS_CAP_KEEPALIVE: PINGs on silence, PONGs */
     pid_t child;
     char *subdir;           /* NULL = the agent's ROOT */
 };
@@ -238,17 +240,26 @@ static void *reader_main(void *arg)
         ss_err e = { 0 };
         int r = ss_session_recv(rs->s, &m, &e);
         if (r < 0 && e.sys_errno == ETIMEDOUT) {
-            /* Silence is an error only while something is asked. */
+            /* An agent with keepalive answers our PINGs, so its silence
+             * means it (or the link) is gone. An older one is silent
+             * whenever nothing is asked: then only silence while
+             * something is asked is an error. */
             pthread_mutex_lock(&rs->mu);
             int waiting = rs->reqs != NULL || rs->list_state == 1;
             int closing = rs->closing;
             pthread_mutex_unlock(&rs->mu);
-            if (!waiting && !closing)
+            int ka = (rs->caps & SS_CAP_KEEPALIVE) != 0;
+            if (!waiting && !closing && !ka)
                 continue;
-            ss_seterr(&e, SS_ESOURCE, 0,
-                      "source %s: no data from the agent for %s while requests were "
-                      "outstanding (connection idle; see --timeout)", rs->name,
-                      strstr(e.msg, " for ") ? strstr(e.msg, " for ") + 5 : "too long");
+            const char *dur = strstr(e.msg, " for ") ? strstr(e.msg, " for ") + 5 : "too long";
+            if (waiting || closing)
+                ss_seterr(&e, SS_ESOURCE, 0,
+                          "source %s: no data from the agent for %s while requests were "
+                          "outstanding (connection idle; see --timeout)", rs->name, dur);
+            else
+                ss_seterr(&e, SS_ESOURCE, 0,
+                          "source %s: no data from the agent for %s, not even an answer to "
+                          "a keepalive (connection idle; see --timeout)", rs->name, dur);
             fail_all(rs, &e);
             return NULL;
         }
@@ -353,6 +364,12 @@ static void *reader_main(void *arg)
                                rs->name, ss_msg_type_name(m.type), (unsigned long long)id);
             break;
         }
+        case SS_MSG_PING:
+            if (rs->ka)
+                ss_keepalive_pong(rs->ka);
+            break;
+        case SS_MSG_PONG:
+            break;      /* heard: that is all a PONG is for */
         case SS_MSG_END:
             ss_seterr(&e, SS_ESOURCE, 0, "source %s: the agent ended the session", rs->name);
             rc = -1;
@@ -656,6 +673,7 @@ static void remote_destroy(ss_source *s)
     remote_source *rs = ((rview *)s)->rs;
     if (rs->s) {
         ss_err e;
+        ss_keepalive_stop(rs->ka);
         pthread_mutex_lock(&rs->mu);
         int dead = rs->dead;
         rs->closing = 1;
@@ -671,6 +689,7 @@ static void remote_destroy(ss_source *s)
             pthread_join(rs->reader, NULL);
         ss_session_close(rs->s);
     }
+    ss_keepalive_free(rs->ka);
     if (rs->child > 0)
         while (waitpid(rs->child, NULL, 0) < 0 && errno == EINTR)
             ;
@@ -841,7 +860,8 @@ static int handshake(remote_source *rs, const ss_zopt *z, ss_err *err)
     memset(&m, 0, sizeof m);
     m.type = SS_MSG_HELLO;
     m.u.hello = (ss_msg_hello){ SS_PROTO_VERSION,
-                                (z && z->mode == SS_Z_ZSTD ? SS_CAP_ZSTD : 0) | SS_CAP_EXT,
+                                (z && z->mode == SS_Z_ZSTD ? SS_CAP_ZSTD : 0) | SS_CAP_EXT |
+                                    SS_CAP_KEEPALIVE,
                                 8192, 4u << 20 };
     ss_err e;
     if (ss_session_send(rs->s, &m, &e) < 0) {
@@ -914,6 +934,12 @@ static int open_session(ss_source **out, const char *name, int rfd, int wfd,
         return -1;
     }
     if (handshake(rs, &o->compress, err) < 0 || (o->token && authenticate(rs, o->token, err) < 0)) {
+        rs->dead = 1;
+        remote_destroy(&rs->v.base);
+        return -1;
+    }
+    if ((rs->caps & SS_CAP_KEEPALIVE) &&
+        ss_keepalive_start(&rs->ka, rs->s, ss_keepalive_interval(o->idle_timeout_ms), err) < 0) {
         rs->dead = 1;
         remote_destroy(&rs->v.base);
         return -1;

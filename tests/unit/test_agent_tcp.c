@@ -404,6 +404,95 @@ static void test_client_idle(void **state)
     free(w.buf);
 }
 
+/* Keepalive: a session left idle for longer than both sides' timeouts
+ * (2 s here, 5 s idle) survives: each side PINGs the other after a
+ * quarter of its timeout of silence and the other answers PONG. */
+static void test_keepalive_idle(void **state)
+{
+    fixture *f = *state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    agent_run ar;
+    pthread_t at = start_agent(&ar, f->root, sv[1], 2000);
+    ss_err err;
+    int rc;
+    ss_source *src = open_client(sv[0], TOKEN, NULL, 2000, &err, &rc);
+    if (rc != 0)
+        fail_msg("open: %s", err.msg);
+    ss_entry_list l;
+    if (src->ops->list(src, &l, &err) != 0)
+        fail_msg("list: %s", err.msg);
+    ss_entry_list_free(&l);
+    /* The client is busy elsewhere (hashing, a checkpoint): nothing asked. */
+    double t0 = now_s();
+    nanosleep(&(struct timespec){ 5, 0 }, NULL);
+    assert_true(now_s() - t0 >= 5.0);
+    if (src->ops->list(src, &l, &err) != 0)
+        fail_msg("list after 5 s idle: %s", err.msg);
+    assert_int_equal(l.n, 4);
+    ss_entry_list_free(&l);
+    ss_worker w = { .buf_size = 4096 };
+    w.buf = malloc(w.buf_size);
+    uint8_t img[64];
+    collect c = { img, 0 };
+    ss_range_req rq = { "d/b", 6, 0, 6, 4096, 1, 0 };
+    assert_int_equal(src->ops->range(src, &w, &rq, no_sigs, NULL, sink, &c, &err), 0);
+    assert_memory_equal(img, "hello\n", 6);
+    src->ops->destroy(src);
+    pthread_join(at, NULL);
+    if (ar.rc != 0)
+        fail_msg("agent: %s", ar.err.msg);
+    assert_int_equal(ar.st.idle, 0);
+    assert_int_equal(ar.st.lists, 2);
+    free(w.buf);
+}
+
+/* A fake agent that grants keepalive and then never says anything. */
+static void *deaf_agent(void *arg)
+{
+    int fd = *(int *)arg;
+    ss_session *s;
+    ss_err e;
+    if (ss_session_open(&s, fd, fd, 1, &e) < 0)
+        return NULL;
+    ss_msg m;
+    while (ss_session_recv(s, &m, &e) == 1) {
+        if (m.type == SS_MSG_HELLO) {
+            m.u.hello.caps = SS_CAP_KEEPALIVE;
+            ss_session_send(s, &m, &e);
+        }
+        ss_msg_free(&m);
+    }
+    ss_session_close(s);
+    return NULL;
+}
+
+/* Against an agent that announced keepalive, silence is an error even
+ * while nothing is asked: it would have answered the PINGs. */
+static void test_keepalive_silent_agent(void **state)
+{
+    (void)state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, deaf_agent, &sv[1]), 0);
+    ss_remote_opts o = { .compress = { SS_Z_NONE, 0 }, .idle_timeout_ms = 300 };
+    ss_source *src;
+    ss_err err;
+    if (ss_source_remote_open_opts(&src, "deaf:1", sv[0], sv[0], &o, &err) != 0)
+        fail_msg("open: %s", err.msg);
+    nanosleep(&(struct timespec){ 1, 0 }, NULL);
+    ss_entry_list l;
+    double t0 = now_s();
+    assert_int_equal(src->ops->list(src, &l, &err), -1);
+    assert_true(now_s() - t0 < 0.2);        /* known dead already */
+    assert_non_null(strstr(err.msg, "source deaf:1: no data from the agent"));
+    assert_non_null(strstr(err.msg, "keepalive"));
+    src->ops->destroy(src);
+    pthread_join(t, NULL);
+}
+
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -414,6 +503,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_subtree, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_idle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_idle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keepalive_idle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keepalive_silent_agent, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
