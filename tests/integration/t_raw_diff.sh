@@ -9,28 +9,47 @@
 # metadata listing, rsync -c -n), bytes_transferred / blocks_changed /
 # bytes_total / files_copied equal blockdiff's, the sentinel untouched,
 # verify exits 0, and a second differential transfers nothing.
+#
+# The same checks run with the source read through the agent (lib.sh's
+# transports): over a pipe (--rsh stand-in), over TCP on 127.0.0.1 and over
+# a real sshd, one seed per block size; through the agent bytes_on_wire must
+# be above 0 (0 from a local source) and --json names the remote source.
 . "$(dirname "$0")/lib.sh"
 
 SCALE=${SCALE:-0.4}
-# seed:block-size:io:jobs (block size "" = the default, 8192). Every seed
-# runs with both io backends; -j 1 and -j 4 alternate.
-CASES=${CASES:-"11::uring:1 11::psync:4 22:32768:uring:4 22:32768:psync:1 33:4096:psync:1 33:4096:uring:4"}
+RSCALE=${RSCALE:-0.15}
+# seed:block-size:io:jobs[:transport] (block size "" = the default, 8192;
+# transport "" = local). Every seed runs locally with both io backends, -j 1
+# and -j 4 alternating. Through the agent, on smaller trees (RSCALE) of their
+# own seeds: each block size once over the pipe or TCP, both twice, and one
+# case over ssh (its differential only: every ssh login costs the login
+# shell's startup). Cases of a seed stay together (its tree is built once).
+CASES=${CASES:-"11::uring:1 11::psync:4 22:32768:uring:4 22:32768:psync:1 33:4096:psync:1 33:4096:uring:4 44::uring:4:pipe 44::psync:1:tcp 55:32768:psync:4:tcp 55:32768:uring:1:ssh 66:4096:uring:1:pipe"}
 
+via_select local pipe tcp ssh
 SRC=$T/src DST=$T/dst OUT=$T/outside
 n=0 last_seed=""
 for c in $CASES; do
     seed=${c%%:*} c=${c#*:}
     bsopt=${c%%:*} c=${c#*:}
-    io=${c%%:*} j=${c#*:}
+    io=${c%%:*} c=${c#*:}
+    j=${c%%:*} via=${c#*:}
+    [ "$via" != "$j" ] || via=local
+    case " $VIAS " in
+        *" $via "*) ;;
+        *) echo "note: case $seed:$bsopt:$io:$j:$via not run (transport $via not selected)"; continue;;
+    esac
+    via_use "$via"
     bs=${bsopt:-8192}
-    if [ "$seed" != "$last_seed" ]; then
+    if [ "$via" = local ]; then scale=$SCALE; else scale=$RSCALE; fi
+    if [ "$seed/$scale" != "$last_seed" ]; then
         rm -rf "$SRC"
-        mk_tree "$seed" "$SRC" "$SCALE"
-        last_seed=$seed
+        mk_tree "$seed" "$SRC" "$scale"
+        last_seed=$seed/$scale
     fi
     n=$((n + 1))
     mseed=$((seed * 100 + n))
-    log "seed $seed, block size $bs, --io=$io -j $j, mutate seed $mseed"
+    log "seed $seed, block size $bs, --io=$io -j $j, through $via, mutate seed $mseed"
     rm -rf "$DST" "$OUT"
     cp -a "$SRC" "$DST"
     mutate_tree "$mseed" "$DST" "$OUT"
@@ -65,7 +84,11 @@ for c in $CASES; do
     want=$(bd_field "$T/bd" files_differ)
     [ "$got" = "$want" ] || echo "note: files_updated $got, blockdiff files_differ $want (not asserted)"
     [ "$(json_field "$T/diff.out" mode)" = differential ] || fail "JSON mode is not differential"
+    [ "$(json_field "$T/diff.out" source)" = "$(via_src "$SRC")" ] ||
+        fail "JSON source is $(json_field "$T/diff.out" source), expected $(via_src "$SRC")"
+    wire_check "$T/diff.out"
 
+    [ "$via" = ssh ] && via_use local
     run_ss verify verify --raw --io="$io" -j "$j" "$SRC" "$DST"
     expect_rc verify 0
 
@@ -78,4 +101,4 @@ for c in $CASES; do
     listing "$SRC" >"$T/l1"; listing "$DST" >"$T/l2"
     cmp -s "$T/l1" "$T/l2" || { diff "$T/l1" "$T/l2" | head; fail "second differential changed metadata"; }
 done
-log "$n differential runs checked"
+log "$n differential runs checked (transports:$VIAS)"

@@ -2,7 +2,9 @@
 # t_raw_verify.sh — verify --raw answers "identical" (exit 0) or lists what
 # differs (exit 1) and never changes anything; --dry-run of differential and
 # full prints a plan and changes nothing (target and outside sentinel hashed
-# with metadata before and after).
+# with metadata before and after). Then, with the source read through the
+# agent over a pipe and over TCP: identical, one flipped byte, every kind of
+# difference, dry runs.
 . "$(dirname "$0")/lib.sh"
 
 SRC=$T/src DST=$T/dst OUT=$T/outside
@@ -42,46 +44,66 @@ expect_rc same_uring 0
 run_ss same_psync verify --raw --io=psync -j 4 --block-size=65536 "$SRC" "$DST"
 expect_rc same_psync 0
 
+# verify_flip NAME: one byte of the last block of a large file differs,
+# same size and mtime: exit 1, that file listed, no other.
+verify_flip() {
+    fresh
+    flip_last_byte "$DST/big/huge.dat" "$SRC/big/huge.dat"
+    [ "$(stat -c %s.%Y "$DST/big/huge.dat")" = "$(stat -c %s.%Y "$SRC/big/huge.dat")" ] ||
+        fail "test setup: size/mtime not kept"
+    verify_expect "$1" 1 big/huge.dat
+    grep -qF "big/aligned.dat" "$T/$1.out" && fail "verify lists an unchanged file (big/aligned.dat)"
+    return 0
+}
+
 log "one byte of the last block of a large file, same size and mtime: exit 1"
-fresh
-flip_last_byte "$DST/big/huge.dat" "$SRC/big/huge.dat"
-[ "$(stat -c %s.%Y "$DST/big/huge.dat")" = "$(stat -c %s.%Y "$SRC/big/huge.dat")" ] ||
-    fail "test setup: size/mtime not kept"
-verify_expect flip 1 big/huge.dat
-grep -qF "big/aligned.dat" "$T/flip.out" && fail "verify lists an unchanged file (big/aligned.dat)"
+verify_flip flip
 
 log "one extra file in the target: exit 1"
 fresh
 echo extra >"$DST/nest/extra-file-in-target"
 verify_expect extra 1 nest/extra-file-in-target
 
-log "every kind of difference at once: exit 1, each listed"
-fresh
-rm "$DST/odd-size"
-echo x >"$DST/extra top"
-chmod 0600 "$DST/modes/m0755"
-ln -sfn elsewhere "$DST/links/rel"
-rm "$DST/two-blocks" && mkdir "$DST/two-blocks"
-rm "$DST/links/dangling" && echo now-a-file >"$DST/links/dangling"
-rmdir "$DST/empty-dir"
-rm -r "$DST/nest/a/b" && echo file >"$DST/nest/a/b"
-rm "$DST/one" && mkfifo "$DST/one"
-truncate -s 100 "$DST/big/medium.dat"
-flip_last_byte "$DST/odd names/new
+# every_difference: DST differs from SRC in every way verify must see; sets
+# PATHS ('|'-separated) to what must be listed.
+every_difference() {
+    fresh
+    rm "$DST/odd-size"
+    echo x >"$DST/extra top"
+    chmod 0600 "$DST/modes/m0755"
+    ln -sfn elsewhere "$DST/links/rel"
+    rm "$DST/two-blocks" && mkdir "$DST/two-blocks"
+    rm "$DST/links/dangling" && echo now-a-file >"$DST/links/dangling"
+    rmdir "$DST/empty-dir"
+    rm -r "$DST/nest/a/b" && echo file >"$DST/nest/a/b"
+    rm "$DST/one" && mkfifo "$DST/one"
+    truncate -s 100 "$DST/big/medium.dat"
+    flip_last_byte "$DST/odd names/new
 line" "$SRC/odd names/new
 line"
-paths="odd-size|extra top|modes/m0755|links/rel|two-blocks|links/dangling|empty-dir|nest/a/b|one|big/medium.dat"
-if [ "$IS_ROOT" = 1 ]; then
-    chown 999:999 "$DST/bs+1"
-    paths="$paths|bs+1"
-fi
-IFS='|'
-# shellcheck disable=SC2086
-set -- $paths
-unset IFS
-verify_expect many 1 "$@"
-grep -q "line" "$T/many.out" || fail "verify does not list the file with a newline in its name"
-grep -qF "odd names/with space" "$T/many.out" && fail "verify lists an unchanged file (odd names/with space)"
+    PATHS="odd-size|extra top|modes/m0755|links/rel|two-blocks|links/dangling|empty-dir|nest/a/b|one|big/medium.dat"
+    if [ "$IS_ROOT" = 1 ]; then
+        chown 999:999 "$DST/bs+1"
+        PATHS="$PATHS|bs+1"
+    fi
+}
+
+# verify_many NAME: every_difference, then verify exits 1 listing each.
+verify_many() {
+    _vm=$1
+    every_difference
+    IFS='|'
+    # shellcheck disable=SC2086
+    set -- $PATHS
+    unset IFS
+    verify_expect "$_vm" 1 "$@"
+    grep -q "line" "$T/$_vm.out" || fail "verify does not list the file with a newline in its name"
+    grep -qF "odd names/with space" "$T/$_vm.out" && fail "verify lists an unchanged file (odd names/with space)"
+    return 0
+}
+
+log "every kind of difference at once: exit 1, each listed"
+verify_many many
 
 log "mtime-only difference (reported, not asserted: verify may ignore mtimes)"
 fresh
@@ -90,21 +112,26 @@ run_ss mtime verify --raw "$SRC" "$DST"
 expect_rc mtime "0 1"
 echo "note: verify exits $RC on a file whose only difference is its mtime"
 
-log "dry runs change nothing (target and outside sentinel)"
-fresh
-mutate_tree 55 "$DST" "$OUT"
-"$BLOCKDIFF" 8192 "$SRC" "$DST" >"$T/bd"
-dst_before=$(tree_sum "$DST")
-out_before=$(tree_sum "$OUT")
-for mode in differential full; do
-    for flag in -n --dry-run; do
+# dry_runs MODE:FLAG...: on a drifted copy (symlinks to the outside), each
+# dry run exits 0, prints a plan and changes neither the target nor OUT.
+dry_runs() {
+    fresh
+    mutate_tree 55 "$DST" "$OUT"
+    dst_before=$(tree_sum "$DST")
+    out_before=$(tree_sum "$OUT")
+    for _mf in "$@"; do
+        mode=${_mf%%:*} flag=${_mf#*:}
         run_ss dry "$mode" --raw "$flag" "$SRC" "$DST"
         expect_rc dry 0
         [ -s "$T/dry.out" ] || [ -s "$T/dry.err" ] || fail "$mode $flag printed no plan"
         [ "$(tree_sum "$DST")" = "$dst_before" ] || fail "$mode $flag changed the target"
         [ "$(tree_sum "$OUT")" = "$out_before" ] || fail "$mode $flag changed $OUT"
     done
-done
+}
+
+log "dry runs change nothing (target and outside sentinel)"
+dry_runs differential:-n differential:--dry-run full:-n full:--dry-run
+"$BLOCKDIFF" 8192 "$SRC" "$DST" >"$T/bd"
 echo "--- plan (first lines):"; sed -n '1,15p' "$T/dry.out"
 run_ss dryjson differential --raw -n --json "$SRC" "$DST"
 expect_rc dryjson 0
@@ -122,3 +149,25 @@ run_ss real differential --raw "$SRC" "$DST"
 expect_rc real 0
 assert_identical "$SRC" "$DST"
 verify_expect final 0
+
+# Through the agent (lib.sh's transports, pipe and TCP): the same answers,
+# from a smaller tree (the same fixed entries; fewer random ones).
+rm -rf "$SRC"
+mk_tree 6 "$SRC" "${RSCALE:-0.1}"
+via_select pipe tcp
+for via in $VIAS; do
+    via_use "$via"
+    log "through $via: identical copy: exit 0"
+    fresh
+    verify_expect "r$via.same" 0
+    log "through $via: one byte of the last block of a large file: exit 1"
+    verify_flip "r$via.flip"
+    log "through $via: every kind of difference at once: exit 1, each listed"
+    verify_many "r$via.many"
+    log "through $via: dry runs change nothing; into a missing target, create nothing"
+    dry_runs differential:-n full:--dry-run
+    run_ss "r$via.drynew" full --raw -n "$SRC" "$T/not-there"
+    expect_rc "r$via.drynew" 0
+    [ -e "$T/not-there" ] && fail "full --dry-run through $via created the target directory"
+done
+log "verify and dry runs checked locally and through:$VIAS"
