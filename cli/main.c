@@ -16,6 +16,7 @@
 #include "cli/serve.h"
 #include "engine/agent.h"
 #include "engine/recovery/pgrewind.h"
+#include "engine/recovery/pgsource.h"
 #include "engine/recovery/pgsync.h"
 #include "engine/source.h"
 #include "engine/source_remote.h"
@@ -165,10 +166,25 @@ static int open_raw_source(const cli_options *o, ss_walk_opts *wo, ss_source **s
     return ss_source_remote_spawn(src, &rs, err);
 }
 
+/* PostgreSQL mode: where the source's files come from. NULL (*p) = the
+ * local directory, which the recovery opens itself. */
+static int open_pg_source(const cli_options *o, unsigned jobs, ss_pgsrc **p, ss_err *err)
+{
+    *p = NULL;
+    if (o->via_libpq)
+        return ss_pgsrc_libpq_open(p, o->source_server, jobs, err);
+    if (!o->remote_host[0])
+        return 0;
+    ss_source *base;
+    if (open_raw_source(o, NULL, &base, err) < 0)
+        return -1;
+    return ss_pgsrc_remote_open(p, base, err);
+}
+
 static int run(const cli_options *o)
 {
-    if (o->remote_host[0] ? check_remote_target(o->target) < 0
-                          : cli_check_paths(o->source, o->target) < 0)
+    if (o->remote_host[0] || o->via_libpq ? check_remote_target(o->target) < 0
+                                          : cli_check_paths(o->source, o->target) < 0)
         return EXIT_USAGE;
 
     ss_counters ctr;
@@ -209,9 +225,10 @@ static int run(const cli_options *o)
     unsigned jobs = o->jobs ? o->jobs : (ncpu > 0 ? (unsigned)ncpu : 1);
     /* Through the agent each worker waits on its own request: keep enough
      * of them in flight to cover the round trip. */
-    if (!o->jobs && o->remote_host[0] && jobs < REMOTE_MIN_JOBS)
+    int remote = o->remote_host[0] || o->via_libpq;
+    if (!o->jobs && remote && jobs < REMOTE_MIN_JOBS)
         jobs = REMOTE_MIN_JOBS;
-    so.jobs = o->jobs || o->remote_host[0] ? jobs : 0;
+    so.jobs = o->jobs || remote ? jobs : 0;
 
     double t0 = cli_now();
     cli_progress prog;
@@ -231,10 +248,13 @@ static int run(const cli_options *o)
             src->ops->destroy(src);
         }
     } else {
+        ss_pgsrc *psrc = NULL;
+        rc = open_pg_source(o, jobs, &psrc, &err);
         ss_pg_recover_opts po = {
             .full = o->cmd == CMD_FULL,
             .in_place = o->in_place,
             .source_dir = o->source,
+            .source = psrc,
             .target_dir = o->target,
             .conninfo = o->source_server,
             .slot = o->slot,
@@ -245,7 +265,7 @@ static int run(const cli_options *o)
             .target_dbid = o->target_dbid,
             .greenplum = o->greenplum,
             .label = "segsync",
-            .jobs = o->jobs,
+            .jobs = so.jobs,
             .io = o->io,
             .dry_run = o->dry_run,
             .event = cli_report_event,
@@ -255,12 +275,17 @@ static int run(const cli_options *o)
             .note = on_note,
             .note_ctx = (void *)o,
         };
-        if (o->cmd == CMD_INCREMENTAL) {
+        if (rc < 0) {
+            /* the source could not be reached: nothing was touched */
+        } else if (o->cmd == CMD_INCREMENTAL) {
             ss_pg_rewind_opts ro = { .base = po, .fallback_differential = o->fallback_differential };
             rc = ss_pg_rewind(&ro, &rres, &ctr, &err);
         } else {
             rc = ss_pg_recover(&po, &ctr, &err);
         }
+        if (psrc)
+            wire = psrc->ops->wire_bytes(psrc);
+        ss_pgsrc_destroy(psrc);
     }
     if (have_prog)
         cli_progress_stop(&prog);

@@ -18,6 +18,7 @@ void cli_usage(FILE *f)
 "  segsync full         [OPTION]... SOURCE TARGET\n"
 "  segsync differential [OPTION]... SOURCE TARGET\n"
 "  segsync incremental  [OPTION]... SOURCE TARGET\n"
+"  segsync incremental  [OPTION]... --source-server=CONNINFO TARGET\n"
 "  segsync verify       [OPTION]... SOURCE TARGET\n"
 "  segsync serve        [--compress=...] ROOT\n"
 "  segsync serve        --listen=ADDR:PORT --token-file=FILE [--timeout=S] ROOT\n"
@@ -31,9 +32,12 @@ void cli_usage(FILE *f)
 "  serve          the agent: serve ROOT on stdin/stdout (started over ssh),\n"
 "                 or on TCP with --listen (token authentication)\n"
 "\n"
-"SOURCE is a directory, or HOST:DIR on another host (--raw only for now),\n"
-"reached by running \"ssh HOST segsync serve DIR\", or segsync://HOST:PORT/DIR:\n"
-"an agent started with serve --listen (DIR relative to its ROOT; / for ROOT).\n"
+"SOURCE is a directory, or HOST:DIR on another host, reached by running\n"
+"\"ssh HOST segsync serve DIR\", or segsync://HOST:PORT/DIR: an agent started\n"
+"with serve --listen (DIR relative to its ROOT; / for ROOT). In PostgreSQL mode\n"
+"SOURCE may be left out when --source-server is given: the server's files are\n"
+"then read through that connection (pg_read_binary_file; superuser or the\n"
+"pg_read_server_files role), as pg_rewind --source-server does.\n"
 "\n"
 "Options:\n"
 "PostgreSQL mode (the default):\n"
@@ -159,9 +163,6 @@ static int split_url(cli_options *o)
         return bad("a segsync:// source needs --token-file=FILE (the agent's token)", NULL);
     if (o->block_size > SS_NET_MAX_BLOCK)
         return bad("--block-size above 1M is not available with a remote source", NULL);
-    if (!o->raw)
-        return bad("a segsync:// source needs --raw for now (PostgreSQL mode through the "
-                   "agent is not available yet)", o->source);
     return 0;
 }
 
@@ -187,9 +188,6 @@ static int split_remote(cli_options *o)
         return bad("invalid HOST in HOST:DIR", o->source);
     if (o->block_size > SS_NET_MAX_BLOCK)
         return bad("--block-size above 1M is not available with a HOST:DIR source", NULL);
-    if (!o->raw)
-        return bad("a HOST:DIR source needs --raw for now (PostgreSQL mode through the agent "
-                   "is not available yet)", o->source);
     return 0;
 }
 
@@ -381,6 +379,18 @@ int cli_parse(int argc, char **argv, cli_options *o)
     }
     if (o->listen_host[0])
         return bad("--listen applies to serve", NULL);
+    if (nargs == 1 && o->source_server && !o->raw && o->cmd != CMD_VERIFY) {
+        /* No SOURCE: the server's files are read through its connection
+         * (pg_read_binary_file), as pg_rewind --source-server does. */
+        o->via_libpq = 1;
+        o->source = "";
+        o->target = argv[optind];
+        if (!*o->target)
+            return bad("empty path given", NULL);
+        if (o->max_rate)
+            return bad("--max-rate applies to a HOST:DIR or segsync:// source", NULL);
+        return 0;
+    }
     if (nargs != 2)
         return bad(nargs < 2 ? "SOURCE and TARGET are required" : "too many arguments",
                    nargs > 2 ? argv[optind + 2] : NULL);

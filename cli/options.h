@@ -40,6 +40,7 @@ typedef struct {
     int fallback_differential;  /* incremental --fallback=differential */
     int target_dbid;
     int greenplum;              /* -1 detect */
+    int via_libpq;              /* no SOURCE: read through --source-server */
     ss_tblspc_map maps[64];
     size_t nmaps;
     /* A source on another host (SOURCE is HOST:DIR), reached through the

@@ -104,8 +104,9 @@ int ss_pg_write_standby_conf(int rootfd, const char *root_name, const char *conn
                 buf[n++] = '\n';
         }
         n += (size_t)snprintf(buf + n, cap - n, "primary_conninfo = %s\n", qc);
-        if (qs)
-            n += (size_t)snprintf(buf + n, cap - n, "primary_slot_name = %s\n", qs);
+        /* Without a slot, say so: a primary_slot_name inherited from the
+         * source's own configuration names the source's upstream slot. */
+        n += (size_t)snprintf(buf + n, cap - n, "primary_slot_name = %s\n", qs ? qs : "''");
         rc = ss_pg_write_file(rootfd, root_name, "postgresql.auto.conf", buf, n, uid, gid, err);
     }
     free(old);

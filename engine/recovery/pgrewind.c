@@ -57,6 +57,12 @@ static int check_preconditions(rewind_state *s, ss_err *err)
         if (ss_pg_checkpoint(s->sess, err) < 0)
             return -1;
         ss_pg_note(b, "CHECKPOINT on the source done");
+        if (b->slot && !b->dry_run) {
+            int created = 0;
+            if (ss_pg_ensure_slot(s->sess, b->slot, &created, err) < 0)
+                return -1;
+            ss_pg_note(b, "replication slot \"%s\" %s", b->slot, created ? "created" : "reused");
+        }
     }
     if (ss_pgsrc_read_control(s->src, &s->sc, err) < 0)
         return -1;
@@ -203,7 +209,7 @@ static int write_standby(const ss_pg_recover_opts *b, int fd, uid_t uid, gid_t g
         return 0;
     if (!b->conninfo)
         ss_pg_note(b, "-R without --source-server: standby.signal written, no primary_conninfo");
-    return b->conninfo ? ss_pg_write_standby_conf(fd, b->target_dir, b->conninfo, NULL, uid, gid, err)
+    return b->conninfo ? ss_pg_write_standby_conf(fd, b->target_dir, b->conninfo, b->slot, uid, gid, err)
                        : ss_pg_write_file(fd, b->target_dir, "standby.signal", "", 0, uid, gid, err);
 }
 

@@ -33,8 +33,9 @@
 typedef struct {
     /* source_dir, target_dir, conninfo, write_recovery_conf, maps,
      * target_dbid, greenplum, jobs, io, chunk_size, dry_run and the
-     * callbacks; full, in_place, slot and label are not used by the
-     * rewind (the fallback uses slot and label). */
+     * callbacks; slot (created on a live source, written by -R as
+     * primary_slot_name); full, in_place and label are not used by the
+     * rewind (the fallback uses label). */
     ss_pg_recover_opts base;
     int fallback_differential;
 } ss_pg_rewind_opts;
