@@ -383,7 +383,7 @@ int cli_parse(int argc, char **argv, cli_options *o)
         /* No SOURCE: the server's files are read through its connection
          * (pg_read_binary_file), as pg_rewind --source-server does. */
         o->via_libpq = 1;
-        o->source = "";
+        o->source = "server (libpq)";   /* for messages and --json */
         o->target = argv[optind];
         if (!*o->target)
             return bad("empty path given", NULL);
