@@ -4,7 +4,8 @@
 # as whoever runs the test) on trees that user owns: identical results,
 # everything owned by that user, exact bytes_transferred, a read-only file
 # inside a read-only (0555) directory updated, the outside sentinel
-# untouched.
+# untouched. Then with the source read through the agent: over a pipe (the
+# agent also as that user) full and differential, over TCP differential.
 . "$(dirname "$0")/lib.sh"
 
 if [ "$IS_ROOT" = 1 ]; then
@@ -24,9 +25,12 @@ W=$T/u
 SRC=$W/src DST=$W/dst OUT=$W/outside
 CHECK_OWNER=1
 
-# run as U: NAME ARGS...
+# run as U: NAME ARGS... (SOURCE through SS_VIA, the agent run as U too
+# over the pipe)
 run_u() {
     _n=$1; shift
+    if [ "$IS_ROOT" = 1 ]; then _via_args "$U" "$T/bin/segsync" "$@"; else _via_args "" "$SS" "$@"; fi
+    if [ "$_VIA_DID" = 1 ]; then eval "set -- $_VIA_ARGS"; fi
     echo "\$ (as $U) segsync $*"
     if [ "$IS_ROOT" = 1 ]; then
         timeout "$SS_TIMEOUT" runuser -u "$U" -- "$T/bin/segsync" "$@" >"$T/$_n.out" 2>"$T/$_n.err" && RC=0 || RC=$?
@@ -110,3 +114,39 @@ assert_identical "$SRC" "$DST"
 owned_by_u "$DST"
 run_u verify2 verify --raw "$SRC" "$DST"
 expect_rc verify2 0
+
+# Through the agent (lib.sh's transports): over the pipe the agent runs as U
+# as well; over TCP the agent is the test's (root when the test is), the
+# client U with its own copy of the token.
+via_select pipe tcp
+mseed=1720
+for via in $VIAS; do
+    via_use "$via"
+    mseed=$((mseed + 1))
+    if [ "$via" = pipe ]; then
+        log "through $via (agent and client as $U): full into a new directory"
+        rm -rf "$W/rfull"
+        run_u rfull full --raw --json "$SRC" "$W/rfull"
+        expect_rc rfull 0
+        assert_identical "$SRC" "$W/rfull"
+        owned_by_u "$W/rfull"
+        wire_check "$T/rfull.out"
+        got=$(num_field "$T/rfull.out" bytes_transferred)
+        [ "$got" = "$(sum_sizes "$SRC")" ] || fail "full through $via: bytes_transferred $got"
+    fi
+    log "through $via (client as $U): differential onto a drifted copy"
+    as_u "$BIN/mutate" "$mseed" "$DST" "$OUT" >"$T/mutate3.log"
+    out_before=$(tree_sum "$OUT")
+    as_u "$BIN/blockdiff" 8192 "$SRC" "$DST" >"$T/bd"
+    run_u rdiff differential --raw --json "$SRC" "$DST"
+    expect_rc rdiff 0
+    assert_identical "$SRC" "$DST"
+    owned_by_u "$DST"
+    wire_check "$T/rdiff.out"
+    [ "$(tree_sum "$OUT")" = "$out_before" ] || fail "$OUT was written through a symlink"
+    for k in bytes_transferred blocks_changed; do
+        got=$(num_field "$T/rdiff.out" "$k")
+        want=$(bd_field "$T/bd" "$k")
+        [ "$got" = "$want" ] || fail "through $via: $k: segsync says $got, blockdiff computes $want"
+    done
+done

@@ -7,6 +7,12 @@
 #   (exit 3, "No space", no temporary file left, a rerun with room works);
 #   a source file growing/shrinking while read (exit 0 with a consistent
 #   file, or exit 3 "changed size" naming it; a rerun makes trees identical).
+# Then through the agent over a pipe and over TCP: a missing source, a source
+# that is a file (the agent's error, "source HOST: ..."), a target that is a
+# file, --block-size above the wire's limit; over the pipe, where the agent
+# runs as the unprivileged user, the unreadable source and file (the agent's
+# error), no space on the target, and the file changing size while the
+# agent reads it.
 . "$(dirname "$0")/lib.sh"
 
 SRC=$T/src DST=$T/dst
@@ -32,6 +38,19 @@ usage_case() {
         [ -s "$T/$_name.out" ] && [ "$_m" != verify ] && { show "$T/$_name.out"; fail "$_name: output on stdout"; }
     done
     untouched "$_name"
+    echo "ok: $_name -> $(grep '^segsync: error:' "$T/$_name.err")"
+}
+
+# remote_case NAME MODES EXPECTED-RC SUBSTRING ARGS...: as usage_case, for
+# the given modes (through the agent every run starts one: fewer runs).
+remote_case() {
+    _name=$1 _ms=$2 _rc=$3 _sub=$4; shift 4
+    for _m in $_ms; do
+        run_ss "$_name" "$_m" --raw "$@"
+        expect_rc "$_name" "$_rc"
+        error_line "$T/$_name.err" "$_sub"
+        [ -s "$T/$_name.out" ] && [ "$_m" != verify ] && { show "$T/$_name.out"; fail "$_name: output on stdout"; }
+    done
     echo "ok: $_name -> $(grep '^segsync: error:' "$T/$_name.err")"
 }
 
@@ -63,27 +82,40 @@ else
     log "unreadable source as $U"
     mkdir "$T/u" && chown "$U" "$T/u"
     cp -a "$SRC" "$T/private"
-    chmod 0700 "$T/private"
     runuser -u "$U" -- cp -r "$SRC" "$T/u/dst" 2>/dev/null || true
-    u_sum=$(tree_sum "$T/u/dst")
-    for m in differential full; do
-        run_ss_as "$U" unreadable "$m" --raw "$T/private" "$T/u/dst"
-        expect_rc unreadable "2 3"
-        error_line "$T/unreadable.err" "$T/private"
-        [ "$(tree_sum "$T/u/dst")" = "$u_sum" ] || fail "unreadable source ($m): the target was changed"
-    done
-    log "an unreadable file inside the source as $U"
-    chmod 0755 "$T/private"
-    chmod -R a+rX "$T/private"
-    chmod 0600 "$T/private/odd-size"
-    chmod a+rX "$T/private/modes/private" "$T/private/modes/private/secret" 2>/dev/null || true
-    run_ss_as "$U" unreadable2 differential --raw "$T/private" "$T/u/dst"
-    expect_rc unreadable2 3
-    error_line "$T/unreadable2.err" "odd-size"
-    assert_no_tmp "$T/u/dst"
+    unreadable_cases() {
+        chmod 0700 "$T/private"
+        u_sum=$(tree_sum "$T/u/dst")
+        for m in differential full; do
+            run_ss_as "$U" unreadable "$m" --raw "$T/private" "$T/u/dst"
+            if via_remote; then
+                # The agent runs as $U too: its own error, passed on.
+                expect_rc unreadable 3
+                error_line "$T/unreadable.err" "source $(via_who):" "$T/private"
+            else
+                expect_rc unreadable "2 3"
+                error_line "$T/unreadable.err" "$T/private"
+            fi
+            [ "$(tree_sum "$T/u/dst")" = "$u_sum" ] || fail "unreadable source ($m): the target was changed"
+        done
+        echo "ok: unreadable source -> $(grep '^segsync: error:' "$T/unreadable.err")"
+        log "an unreadable file inside the source as $U"
+        chmod 0755 "$T/private"
+        chmod -R a+rX "$T/private"
+        chmod 0600 "$T/private/odd-size"
+        chmod a+rX "$T/private/modes/private" "$T/private/modes/private/secret" 2>/dev/null || true
+        run_ss_as "$U" unreadable2 differential --raw "$T/private" "$T/u/dst"
+        expect_rc unreadable2 3
+        error_line "$T/unreadable2.err" "odd-size"
+        via_remote && error_line "$T/unreadable2.err" "source $(via_who):"
+        assert_no_tmp "$T/u/dst"
+        echo "ok: unreadable file -> $(grep '^segsync: error:' "$T/unreadable2.err")"
+    }
+    unreadable_cases
 
     log "no space left on device (16 MiB tmpfs, bigger source)"
     mkdir "$T/mnt"
+    BIG=""
     if ! mount -t tmpfs -o size=16m,mode=755 tmpfs "$T/mnt" 2>"$T/mount.err"; then
         cat "$T/mount.err"
         echo "note: cannot mount a tmpfs here: no-space case skipped"
@@ -102,57 +134,113 @@ else
             echo "ok: $m -> $(grep '^segsync: error:' "$T/nospace.err")"
         done
         log "with room again (big files removed from the source), a rerun succeeds"
-        rm -rf "$BIG/big" "$BIG/sparse"
+        mv "$BIG/big" "$BIG/sparse" "$T/"
         run_ss nospace_ok differential --raw "$BIG" "$T/mnt/dst"
         expect_rc nospace_ok 0
         assert_identical "$BIG" "$T/mnt/dst"
-        umount "$T/mnt"
-        untrack_mount "$T/mnt"
+        # The big files back, for the same case through the agent (the mount
+        # stays until then).
+        mv "$T/big" "$T/sparse" "$BIG/"
     fi
 fi
 
-log "a source file changing size while it is read (-j 1)"
+# changing_size MODE...: a source file changes size while each MODE reads
+# it (-j 1): exit 0 with a state the file really had, or exit 3 naming it;
+# then a differential makes the trees identical.
 G=$T/gsrc GD=$T/gdst
-mkdir "$G" "$GD"
+mkdir "$G"
 head -c $((40 << 20)) /dev/urandom >"$G/growing.dat"
 cp "$G/growing.dat" "$T/growing.base"
 echo other >"$G/other"
-(
-    i=0
-    while [ $i -lt 3000 ] && [ ! -e "$T/stop" ]; do
-        truncate -s $((40 << 20)) "$G/growing.dat"
-        head -c 1048576 /dev/urandom >>"$G/growing.dat"
-        i=$((i + 1))
+changing_size() {
+    rm -rf "$GD" "$T/stop"
+    mkdir "$GD"
+    (
+        i=0
+        while [ $i -lt 3000 ] && [ ! -e "$T/stop" ]; do
+            truncate -s $((40 << 20)) "$G/growing.dat"
+            head -c 1048576 /dev/urandom >>"$G/growing.dat"
+            i=$((i + 1))
+        done
+    ) &
+    writer=$!
+    track_pid "$writer"
+    sleep 0.2
+    _k=0 _rcs=""
+    for _m in "$@"; do
+        _k=$((_k + 1))
+        run_ss "changing$_k" "$_m" --raw -j 1 --io=psync "$G" "$GD"
+        _rcs="$_rcs $RC"
     done
-) &
-writer=$!
-track_pid "$writer"
-sleep 0.2
-run_ss changing full --raw -j 1 --io=psync "$G" "$GD"
-rc1=$RC
-run_ss changing2 differential --raw -j 1 "$G" "$GD"
-rc2=$RC
-touch "$T/stop"
-wait "$writer" || true
-untrack_pid "$writer"
-for n in changing changing2; do
-    case $n in changing) r=$rc1;; *) r=$rc2;; esac
-    RC=$r
-    expect_rc $n "0 3"
-    if [ "$r" = 3 ]; then
-        error_line "$T/$n.err" "growing.dat" "changed"
-        echo "ok: $n -> $(grep '^segsync: error:' "$T/$n.err")"
-    else
-        # Success: what was written is a state the file really had.
-        sz=$(stat -c %s "$GD/growing.dat")
-        [ "$sz" = $((40 << 20)) ] || [ "$sz" = $((41 << 20)) ] ||
-            fail "$n: target file has size $sz, never a size of the source"
-        cmp -n $((40 << 20)) "$T/growing.base" "$GD/growing.dat" ||
-            fail "$n: the stable first 40 MiB differ in the target"
-        echo "ok: $n succeeded with a consistent file ($sz bytes)"
+    touch "$T/stop"
+    wait "$writer" || true
+    untrack_pid "$writer"
+    truncate -s $((40 << 20)) "$G/growing.dat"
+    _k=0
+    for r in $_rcs; do
+        _k=$((_k + 1)) n=changing$_k
+        RC=$r
+        expect_rc $n "0 3"
+        if [ "$r" = 3 ]; then
+            error_line "$T/$n.err" "growing.dat" "changed"
+            via_remote && error_line "$T/$n.err" "source $(via_who):"
+            echo "ok: $n -> $(grep '^segsync: error:' "$T/$n.err")"
+        else
+            # Success: what was written is a state the file really had.
+            sz=$(stat -c %s "$GD/growing.dat")
+            [ "$sz" = $((40 << 20)) ] || [ "$sz" = $((41 << 20)) ] ||
+                fail "$n: target file has size $sz, never a size of the source"
+            cmp -n $((40 << 20)) "$T/growing.base" "$GD/growing.dat" ||
+                fail "$n: the stable first 40 MiB differ in the target"
+            echo "ok: $n succeeded with a consistent file ($sz bytes)"
+        fi
+        assert_no_tmp "$GD"
+    done
+    run_ss changing_after differential --raw -j 1 "$G" "$GD"
+    expect_rc changing_after 0
+    assert_identical "$G" "$GD"
+}
+log "a source file changing size while it is read (-j 1)"
+changing_size full differential
+
+# Through the agent (lib.sh's transports, pipe and TCP). The SOURCE==TARGET
+# and nesting checks compare local paths, which a remote source does not
+# have: local only. Errors about the source come from the agent ("source
+# WHO: ..."); errors about the target are the client's own.
+via_select pipe tcp
+for via in $VIAS; do
+    via_use "$via"
+    who=$(via_who)
+    log "through $via: a missing source, a source that is a file, a target that is a file"
+    remote_case "r$via.missing_src" "differential verify" 3 "source $who:" "$T/nope" "$DST"
+    grep -q "nope" "$T/r$via.missing_src.err" || fail "the error does not name the missing directory"
+    remote_case "r$via.src_is_file" full 3 "source $who:" "$T/afile" "$DST"
+    grep -q "afile" "$T/r$via.src_is_file.err" || fail "the error does not name the file"
+    remote_case "r$via.dst_is_file" differential 2 "$T/afile" "$SRC" "$T/afile"
+    remote_case "r$via.badbs" differential 2 "block-size" --block-size=2M "$SRC" "$DST"
+    untouched "through $via"
+    if [ "$IS_ROOT" = 1 ]; then
+        if [ "$via" = pipe ]; then
+            log "through $via: unreadable source as $U (the agent runs as $U)"
+            unreadable_cases
+        else
+            echo "note: through $via the agent runs as $(id -un), not $U: unreadable-source cases not run"
+        fi
+        if [ "$via" = pipe ] && [ -n "${BIG:-}" ]; then
+            log "through $via: no space left on the target"
+            run_ss rnospace full --raw -j 2 "$BIG" "$T/mnt/dst"
+            expect_rc rnospace 3
+            error_line "$T/rnospace.err" "$T/mnt/dst"
+            grep -i '^segsync: error:.*no space' "$T/rnospace.err" >/dev/null ||
+                { show "$T/rnospace.err"; fail "the error does not say 'no space'"; }
+            assert_no_tmp "$T/mnt"
+            echo "ok: full -> $(grep '^segsync: error:' "$T/rnospace.err")"
+        fi
     fi
-    assert_no_tmp "$GD"
+    if [ "$via" = pipe ]; then
+        # The agent's reader is the same whatever carries its data: once.
+        log "through $via: a source file changing size while the agent reads it"
+        changing_size full
+    fi
 done
-run_ss changing3 differential --raw -j 1 "$G" "$GD"
-expect_rc changing3 0
-assert_identical "$G" "$GD"
+[ -z "${BIG:-}" ] || { umount "$T/mnt"; untrack_mount "$T/mnt"; }

@@ -8,7 +8,9 @@
 # failure can be replayed with DELAYS=...); then the same command runs again
 # and must leave the trees identical, no temporary file behind, the sentinel
 # untouched. One round uses SIGTERM, which must end the run with exit 4
-# (interrupted) or, if it was already done, 0.
+# (interrupted) or, if it was already done, 0. Then through the agent (over
+# a pipe and over TCP): the agent killed mid-run, and the client killed with
+# the agent living on; each rerun finishes the job.
 . "$(dirname "$0")/lib.sh"
 
 SRC=$T/src DST=$T/dst OUT=$T/outside
@@ -76,4 +78,83 @@ done
 rsync_check "$SRC" "$DST"
 run_ss verify verify --raw "$SRC" "$DST"
 expect_rc verify 0
-log "$r rounds"
+log "$r local rounds"
+
+# Through the agent (lib.sh's transports), from a smaller tree: the agent
+# killed mid-run (SIGKILL; pipe: the process rsh_local.sh became; tcp: the
+# connection's process that serve forked) must end the run with exit 3 and
+# an error naming the source, or 0 if it was done; the client killed
+# mid-run over TCP must leave the agent serving. Each rerun through the
+# same transport makes the trees identical.
+# transport:mode:what-is-killed (delay random within half a run's time)
+RROUNDS=${RROUNDS:-"pipe:full:agent tcp:differential:agent tcp:full:client"}
+SRC=$T/rsrc
+mk_tree 14 "$SRC" "${RSCALE:-0.8}"
+SS_AGENT_PIDFILE=$T/agent.pid
+export SS_AGENT_PIDFILE
+via_select pipe tcp
+spans=""
+for round in $RROUNDS; do
+    via=${round%%:*} rest=${round#*:}
+    mode=${rest%%:*} victim=${rest#*:}
+    case " $VIAS " in *" $via "*) ;; *) echo "note: round $round not run ($via not selected)"; continue;; esac
+    via_use "$via"
+    if [ -z "$spans" ]; then
+        # Calibrate through the agent (slower than locally), on a target
+        # holding this tree already (as in the rounds).
+        rm -rf "$DST"
+        cp -a "$SRC" "$DST"
+        t0=$(ms_now)
+        run_ss rcalib full --raw -j 2 "$SRC" "$DST"
+        expect_rc rcalib 0
+        span_full=$(( $(ms_now) - t0 ))
+        mutate_tree 1400 "$DST" "$OUT"
+        t0=$(ms_now)
+        run_ss rcalib differential --raw -j 2 "$SRC" "$DST"
+        expect_rc rcalib 0
+        span_differential=$(( $(ms_now) - t0 ))
+        [ "$span_full" -ge 100 ] || span_full=100
+        [ "$span_differential" -ge 50 ] || span_differential=50
+        spans=done
+        echo "through the agent: one full run ${span_full} ms, one differential run ${span_differential} ms"
+    fi
+    eval "span=\$span_$mode"
+    # Within the first half: the agent is seen only once the run is going.
+    ms=$((5 + $(rand_below $((span / 2)))))
+    r=$((r + 1))
+    mutate_tree $((1400 + r)) "$DST" "$OUT"
+    out_before=$(tree_sum "$OUT")
+    delay=$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))
+    log "round $r: $mode through $via, the $victim killed (SIGKILL) ${delay}s after it started"
+    : >"$SS_AGENT_PIDFILE"
+    run_ss_bg bg "$mode" --raw -j 2 "$SRC" "$DST"
+    if [ "$victim" = agent ]; then
+        victim_pid=$(via_agent_pid)
+        [ -n "$victim_pid" ] || echo "(the run ended before its agent was seen)"
+    else
+        victim_pid=$BGPID
+    fi
+    sleep "$delay"
+    if [ -n "$victim_pid" ]; then kill -9 "$victim_pid" 2>/dev/null || echo "(already finished)"; fi
+    rc=0
+    wait "$BGPID" || rc=$?
+    untrack_pid "$BGPID"
+    echo "the run exited $rc"
+    case $victim:$rc in
+        agent:0|client:0) echo "(it was done before the kill)";;
+        agent:3) error_line "$T/bg.err" "source $(via_who):"
+                 echo "ok: $(grep '^segsync: error:' "$T/bg.err")";;
+        client:137) ;;
+        *) show "$T/bg.err"; fail "round $r: unexpected exit $rc";;
+    esac
+    if [ "$via" = tcp ]; then
+        kill -0 "$VIA_TCP_PID" 2>/dev/null || { show "$VIA_TCP_LOG"; fail "round $r: segsync serve is gone"; }
+    fi
+    echo "temporary files left by the killed run: $(find "$DST" -name '.segsync.*.tmp' | wc -l)"
+
+    run_ss rerun "$mode" --raw --json "$SRC" "$DST"
+    expect_rc rerun 0
+    assert_identical "$SRC" "$DST"
+    [ "$(tree_sum "$OUT")" = "$out_before" ] || fail "round $r: $OUT was written through a symlink"
+done
+log "$r rounds in all (through the agent:$VIAS)"
