@@ -537,6 +537,57 @@ static void test_tablespace_not_pg(void **state)
     disconnect(&c);
 }
 
+/* segsync://H:P/DIR: the data directory is a subdirectory of the agent's
+ * ROOT; its tablespace link is followed there too, the plain one not. */
+static void test_tablespace_in_subdir(void **state)
+{
+    fixture *f = *state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    conn c;
+    memset(&c, 0, sizeof c);
+    c.ar.root = f->dir;
+    c.ar.fd = sv[1];
+    c.ar.o.compress = (ss_zopt){ SS_Z_NONE, 0 };
+    c.ar.o.stats = &c.ar.st;
+    assert_int_equal(pthread_create(&c.t, NULL, agent_thread, &c.ar), 0);
+    ss_remote_opts o = { .compress = { SS_Z_NONE, 0 }, .subdir = "root" };
+    ss_err err;
+    if (ss_source_remote_open_opts(&c.src, "pghost", sv[0], sv[0], &o, &err) != 0)
+        fail_msg("open: %s", err.msg);
+    void *buf;
+    size_t len;
+    assert_int_equal(ss_source_remote_read_file(c.src, "pg_tblspc/16384/PG_15_x/1/200", 4096,
+                                                &buf, &len, &err), 0);
+    assert_int_equal(len, 15);
+    free(buf);
+    ss_source *ts;
+    ss_entry_list l;
+    assert_int_equal(ss_source_remote_subtree(c.src, "pg_tblspc/16384", NULL, 1, &ts, &err), 0);
+    if (ts->ops->list(ts, &l, &err) != 0)
+        fail_msg("tablespace list: %s", err.msg);
+    assert_non_null(find(&l, "PG_15_x/1/200"));
+    ss_entry_list_free(&l);
+    ts->ops->destroy(ts);
+    disconnect(&c);
+    /* ROOT's "plain" is no data directory: its link is not followed. */
+
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    memset(&c, 0, sizeof c);
+    c.ar.root = f->dir;
+    c.ar.fd = sv[1];
+    c.ar.o.compress = (ss_zopt){ SS_Z_NONE, 0 };
+    c.ar.o.stats = &c.ar.st;
+    assert_int_equal(pthread_create(&c.t, NULL, agent_thread, &c.ar), 0);
+    o.subdir = "plain";
+    if (ss_source_remote_open_opts(&c.src, "pghost", sv[0], sv[0], &o, &err) != 0)
+        fail_msg("open: %s", err.msg);
+    assert_int_equal(ss_source_remote_read_file(c.src, "pg_tblspc/16384/PG_15_x/1/200", 4096,
+                                                &buf, &len, &err), -1);
+    disconnect(&c);
+}
+
+
 /* live: vanished -> 1, shrunk -> zeros, grown -> ignored; not live: errors. */
 static void test_live(void **state)
 {
@@ -595,6 +646,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_views, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tablespace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tablespace_not_pg, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tablespace_in_subdir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_live, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
