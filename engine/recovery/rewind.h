@@ -64,9 +64,10 @@ int ss_rewind_map_record(ss_rewind_map *m, const ss_wal_record *rec, ss_err *err
 int ss_rewind_map_finish(ss_rewind_map *m, ss_err *err);
 
 /* ss_sync_opts.known_blocks over the map (ctx is the map); path is
- * relative to the data directory. Non-relation files and files marked
- * for comparison: 0. Relation files: 1 with their touched blocks (none
- * when the WAL did not touch them). */
+ * relative to the data directory. Non-relation files, free space and
+ * visibility map forks (changed without block references) and files
+ * marked for comparison: 0. Other relation files: 1 with their touched
+ * blocks (none when the WAL did not touch them). */
 int ss_rewind_map_known(void *ctx, const char *path, const uint32_t **blocks, size_t *n);
 
 /* Totals for messages: segment files with touched blocks, blocks, and
