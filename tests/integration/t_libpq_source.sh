@@ -4,7 +4,8 @@
 # directory (data directory and a tablespace), files read through range()
 # and read_file() equal the real ones (cmp), block comparison against a
 # local copy finds exactly the blocks changed in it, a missing or vanished
-# file is reported as such, a shrunk one is padded with zeros, unsafe paths
+# file is reported as such, a shrunk one is padded with zeros (errors when
+# the source is not live), the engine syncs through it, unsafe paths
 # are refused, and a role without the grants gets an error that names them
 # (while a role with only the grants pg_rewind documents can read).
 . "$(dirname "$0")/pglib.sh"
@@ -126,6 +127,18 @@ _big=$((_size + 3 * 8192))
 dump_ok shrunk -z "$_big" -c 65536 read "$CI" "$ACC" "$W/got"
 { cat "$P/$ACC"; head -c $((3 * 8192)) /dev/zero; } >"$W/want"
 cmp "$W/want" "$W/got" || fail "a file shorter than listed is not padded with zeros"
+
+log "the same, not live: errors"
+dump gone2 -L -z 16384 read "$CI" base/5/999999999 "$W/x"
+[ "$RC" = 1 ] && grep -q "vanished while being read" "$W/gone2.err" || { cat "$W/gone2.err"; fail "not live, vanished: exit $RC"; }
+dump shrunk2 -L -z "$_big" -c 8192 read "$CI" "$ACC" "$W/got"
+[ "$RC" = 1 ] && grep -q "changed size while being read (shrank below" "$W/shrunk2.err" ||
+    { cat "$W/shrunk2.err"; fail "not live, shrunk: exit $RC"; }
+dump grown2 -L -z $((_size - 8192)) -c 65536 read "$CI" "$ACC" "$W/got"
+[ "$RC" = 1 ] && grep -q "($((_size - 8192)) bytes listed, $_size now)" "$W/grown2.err" ||
+    { cat "$W/grown2.err"; fail "not live, size changed: exit $RC"; }
+dump_ok same2 -L -c 65536 read "$CI" "$ACC" "$W/got"
+cmp "$P/$ACC" "$W/got" || fail "not live: $ACC differs"
 
 log "block comparison against a local copy"
 cp "$P/$ACC" "$W/copy"

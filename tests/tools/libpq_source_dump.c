@@ -11,7 +11,8 @@
  *   libpq_source_dump [-s SUB] [-j NCONN] [-c CHUNK] [-z SIZE] read CONNINFO PATH OUT
  *       the whole file through range() in CHUNK-byte chunks into OUT, NCONN
  *       threads taking chunks in turn; -z: take SIZE as the listed size
- *       instead of listing (a vanished or shrunk file)
+ *       instead of listing (a vanished or shrunk file); -L: open the
+ *       source not live
  *   libpq_source_dump readfile CONNINFO PATH OUT [MAX]
  *   libpq_source_dump [-s SUB] diff CONNINFO PATH LOCALFILE
  *       range() with compare against LOCALFILE's block signatures: prints
@@ -46,6 +47,7 @@
 static const char *sub = "";
 static unsigned nconn = 1;
 static size_t chunk = 4u << 20;
+static int live = 1;            /* -L: not live (vanish/shrink/growth are errors) */
 static uint64_t force_size;     /* -z: use this size, skip the listing */
 static const char *excl[16];
 static unsigned nexcl;
@@ -343,10 +345,11 @@ static int cmd_sync(ss_source *s, const char *target, const char *mode)
 int main(int argc, char **argv)
 {
     int opt;
-    while ((opt = getopt(argc, argv, "s:j:c:x:z:")) != -1) {
+    while ((opt = getopt(argc, argv, "s:j:c:x:z:L")) != -1) {
         switch (opt) {
         case 's': sub = optarg; break;
         case 'j': nconn = (unsigned)atoi(optarg); break;
+        case 'L': live = 0; break;
         case 'z': force_size = strtoull(optarg, NULL, 10); break;
         case 'c': chunk = (size_t)strtoull(optarg, NULL, 10) / BS * BS; break;
         case 'x':
@@ -365,7 +368,7 @@ int main(int argc, char **argv)
     ss_walk_opts wo = { .filter = exclude_filter };
     ss_source *s;
     ss_err e;
-    if (ss_source_libpq_open(&s, conninfo, sub, nexcl ? &wo : NULL, 1, nconn, &e) < 0)
+    if (ss_source_libpq_open(&s, conninfo, sub, nexcl ? &wo : NULL, live, nconn, &e) < 0)
         return die_err("open", &e);
     int rc;
     if (!strcmp(cmd, "list") && nargs == 0) {
