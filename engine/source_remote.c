@@ -190,34 +190,34 @@ static int on_file(remote_source *rs, const ss_msg_file_data *d, ss_err *err)
                          "source %s: FILE_DATA of %u bytes for a request of at most %u",
                          rs->name, d->len, p->fmax);
     }
+    /* Unlisted, p is ours until done is set: check and copy unlocked. */
     find_locked(rs, d->id, 1);
-    ss_err e;
-    if (ss_msg_file_data_verify(d, &e) < 0) {
-        pthread_mutex_unlock(&rs->mu);
-        *err = e;
+    pthread_mutex_unlock(&rs->mu);
+    int rc = 0, done = 1;
+    ss_err perr = { 0 };
+    char *copy = NULL;
+    if (ss_msg_file_data_verify(d, err) < 0) {
         ss_err_prefix(err, ": ");
         ss_err_prefix(err, rs->name);
         ss_err_prefix(err, "source ");
-        /* The waiter is no longer listed: fail it here, the session below. */
-        p->done = -1;
-        p->err = *err;
-        pthread_cond_signal(&p->cv);
-        return -1;
+        perr = *err;
+        done = rc = -1;     /* this request and, after, the session */
+    } else if (!(copy = malloc((size_t)d->len + 1))) {
+        ss_seterr(&perr, SS_EINTERNAL, ENOMEM, "out of memory");
+        done = -1;
+    } else {
+        memcpy(copy, d->data, d->len);
+        copy[d->len] = 0;
     }
+    pthread_mutex_lock(&rs->mu);
     p->absent = d->absent;
     p->flen = d->len;
-    p->fbuf = malloc((size_t)d->len + 1);
-    if (!p->fbuf) {
-        p->done = -1;
-        ss_seterr(&p->err, SS_EINTERNAL, ENOMEM, "out of memory");
-    } else {
-        memcpy(p->fbuf, d->data, d->len);
-        p->fbuf[d->len] = 0;
-        p->done = 1;
-    }
+    p->fbuf = copy;
+    p->err = perr;
+    p->done = done;
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&rs->mu);
-    return 0;
+    return rc;
 }
 
 static int on_list(remote_source *rs, const ss_msg_list_entry *l, ss_err *err)
