@@ -14,8 +14,10 @@
  * inside a PostgreSQL data directory (ROOT or a directory beneath it that
  * holds the regular files PG_VERSION and global/pg_control), a path that
  * starts with pg_tblspc/<digits> goes through that one link when it is a
- * symlink to an absolute directory path (a tablespace), and the rest of
- * the path is opened beneath the link's target under the same rules.
+ * symlink to an absolute directory path (a tablespace) made by the data
+ * directory's owner (D and D/pg_tblspc writable by that owner only), and
+ * the rest of the path is opened beneath the link's target under the same
+ * rules.
  *
  * To a client that announces SS_CAP_EXT the agent also answers FILE_REQ
  * (a whole small file), honours RANGE_REQ's live flag (RANGE_GONE for a

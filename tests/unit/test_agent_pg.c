@@ -224,7 +224,28 @@ static void test_read_file(void **state)
     assert_int_equal(ss_source_remote_read_file(c.src, "pg_tblspc/16385/x", 4096, &buf, &len,
                                                 &err), -1);
     disconnect(&c);
-    assert_true(c.ar.st.files >= 10);
+    /* Nor one in a pg_tblspc that others can write to (a new session: the
+     * agent keeps a link it followed). */
+    char p[600];
+    snprintf(p, sizeof p, "%s/pg_tblspc", f->root);
+    assert_int_equal(chmod(p, 0777), 0);
+    connect_to(&c, f->root, SS_Z_NONE);
+    assert_int_equal(ss_source_remote_read_file(c.src, "pg_tblspc/16384/PG_15_x/1/200", 4096,
+                                                &buf, &len, &err), -1);
+    assert_int_equal(chmod(p, 0700), 0);
+    assert_int_equal(ss_source_remote_read_file(c.src, "pg_tblspc/16384/PG_15_x/1/200", 4096,
+                                                &buf, &len, &err), 0);
+    free(buf);
+    /* Nor a link owned by someone else than the data directory's owner. */
+    snprintf(p, sizeof p, "%s/pg_tblspc/16386", f->root);
+    assert_int_equal(symlink(f->ts, p), 0);
+    if (geteuid() == 0) {
+        assert_int_equal(lchown(p, 1, 1), 0);
+        assert_int_equal(ss_source_remote_read_file(c.src, "pg_tblspc/16386/PG_15_x/1/200",
+                                                    4096, &buf, &len, &err), -1);
+    }
+    disconnect(&c);
+    assert_true(c.ar.st.files >= 3);
 }
 
 /* read_file while the engine's workers have ranges in flight. */
