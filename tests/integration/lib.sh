@@ -67,6 +67,7 @@ run_ss() {
     _n=$1; shift
     _via_args "" "$SS" "$@"
     if [ "$_VIA_DID" = 1 ]; then eval "set -- $_VIA_ARGS"; fi
+    _note_remote "$@"
     echo "\$ segsync $*"
     _t0=$(date +%s%N)
     timeout "$SS_TIMEOUT" "$SS" "$@" >"$T/$_n.out" 2>"$T/$_n.err" && RC=0 || RC=$?
@@ -80,6 +81,7 @@ run_ss_as() {
     _u=$1; _n=$2; shift 2
     _via_args "$_u" "${SS_USER:-$SS}" "$@"
     if [ "$_VIA_DID" = 1 ]; then eval "set -- $_VIA_ARGS"; fi
+    _note_remote "$@"
     echo "\$ (as $_u) segsync $*"
     timeout "$SS_TIMEOUT" runuser -u "$_u" -- "${SS_USER:-$SS}" "$@" >"$T/$_n.out" 2>"$T/$_n.err" \
         && RC=0 || RC=$?
@@ -178,8 +180,8 @@ _root_meta_check() {
     _a=$(find "$1" -maxdepth 0 -printf "%m$_o")
     _b=$(find "$2" -maxdepth 0 -printf "%m$_o")
     [ "$_a" = "$_b" ] && return 0
-    if via_remote; then
-        echo "note: TODO(agent root dir): through $SS_VIA the top directory is '$_b', the source's '$_a'"
+    if via_remote || [ "$SS_LAST_REMOTE" = 1 ]; then
+        echo "note: TODO(agent root dir): through the agent the top directory is '$_b', the source's '$_a'"
         return 0
     fi
     fail "the top directory of $2 ($_b) differs from $1's ($_a)"
@@ -197,7 +199,7 @@ rsync_check() {
     # shellcheck disable=SC2086
     rsync -a $_ro -n -c -i -O --delete "$1/" "$2/" >"$T/_rsync.out" 2>&1 || {
         show "$T/_rsync.out"; fail "rsync -n failed"; }
-    if via_remote && grep -q '^\.d[^ ]* \./$' "$T/_rsync.out"; then
+    if { via_remote || [ "$SS_LAST_REMOTE" = 1 ]; } && grep -q '^\.d[^ ]* \./$' "$T/_rsync.out"; then
         # TODO(agent root dir): see _root_meta_check.
         echo "note: TODO(agent root dir): rsync: $(grep '^\.d[^ ]* \./$' "$T/_rsync.out")"
         grep -v '^\.d[^ ]* \./$' "$T/_rsync.out" >"$T/_rsync.rest" || true
@@ -275,7 +277,7 @@ setup_user_bin() {
 SS_VIA=local
 SS_VIAS=${SS_VIAS:-local pipe tcp ssh}
 _VIA_HERE=$(cd "$(dirname "$0")" && pwd)
-_VIA_RSH="" VIA_TCP_PID="" VIA_TCP_PORT="" VIA_TCP_LOG=$T/via-agent.log
+VIA_TCP_PID="" VIA_TCP_PORT="" VIA_TCP_LOG=$T/via-agent.log
 SSHD_PID="" SSHD_PORT="" SSHD_WHY="" SSH_RSH=""
 
 # via_select WANTED...: VIAS = the WANTED transports SS_VIAS allows and this
@@ -351,6 +353,7 @@ run_ss_bg() {
     _n=$1; shift
     _via_args "" "$SS" "$@"
     if [ "$_VIA_DID" = 1 ]; then eval "set -- $_VIA_ARGS"; fi
+    _note_remote "$@"
     echo "\$ segsync $* &"
     "$SS" "$@" >"$T/$_n.out" 2>"$T/$_n.err" &
     BGPID=$!
@@ -359,15 +362,15 @@ run_ss_bg() {
 
 # via_agent_pid: the pid of the agent process serving the run in progress
 # (pipe: written by rsh_local.sh to $SS_AGENT_PIDFILE, which the caller
-# exported and emptied before the run; tcp: the connection's process forked
-# by serve). Waits up to 10 s for it; prints nothing when there is none
+# exported and emptied before the run; tcp: the newest connection process
+# serve forked). Waits up to 10 s for it; prints nothing when there is none
 # (the run may be over already).
 via_agent_pid() {
     _i=0
     while [ $_i -lt 100 ]; do
         case $SS_VIA in
             pipe) _p=$(cat "${SS_AGENT_PIDFILE:?}" 2>/dev/null || true);;
-            tcp) _p=$(pgrep -P "$VIA_TCP_PID" 2>/dev/null | head -n 1 || true);;
+            tcp) _p=$(pgrep -n -P "$VIA_TCP_PID" 2>/dev/null || true);;
             *) fail "via_agent_pid: not available through $SS_VIA";;
         esac
         [ -n "$_p" ] && { echo "$_p"; return 0; }
@@ -375,6 +378,22 @@ via_agent_pid() {
         sleep 0.1
         _i=$((_i + 1))
     done
+}
+
+# _note_remote ARGS...: SS_LAST_REMOTE=1 when the run's SOURCE (the argument
+# before TARGET) is remote, HOST:DIR or segsync://, however it got there
+# (the t_agent_* tests write it themselves).
+SS_LAST_REMOTE=0
+_note_remote() {
+    SS_LAST_REMOTE=0
+    [ $# -ge 2 ] || return 0
+    eval "_nr=\${$(($# - 1))}"
+    case $_nr in
+        segsync://*) SS_LAST_REMOTE=1;;
+        /*|./*|../*) ;;
+        *:*) case ${_nr%%:*} in */*) ;; *) SS_LAST_REMOTE=1;; esac;;
+    esac
+    return 0
 }
 
 # _shq WORD: WORD single-quoted for eval.

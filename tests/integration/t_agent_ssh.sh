@@ -12,58 +12,15 @@
 # test is not run as root.
 . "$(dirname "$0")/lib.sh"
 
-SSHD=/usr/sbin/sshd
-[ -x "$SSHD" ] || skip "no $SSHD (run: make deps)"
-command -v ssh >/dev/null 2>&1 || skip "no ssh client (run: make deps)"
-command -v ssh-keygen >/dev/null 2>&1 || skip "no ssh-keygen (run: make deps)"
-[ "$IS_ROOT" = 1 ] || skip "sshd needs root here"
+sshd_usable || skip "$SSHD_WHY"
 
 SCALE=${SCALE:-0.3}
 SRC=$T/src DST=$T/dst K=$T/ssh
-mkdir -p "$K" /run/sshd
-chmod 700 "$K"
-ssh-keygen -q -t ed25519 -N '' -f "$K/host_key" >/dev/null
-ssh-keygen -q -t ed25519 -N '' -f "$K/id" >/dev/null
-cp "$K/id.pub" "$K/authorized_keys"
-
-# start sshd on 127.0.0.1:<free port>; sets PORT, SSHD_PID. Bounded.
-for _try in 1 2 3 4 5; do
-    PORT=$((20000 + $(rand_below 40000)))
-    cat >"$K/sshd_config" <<EOF
-ListenAddress 127.0.0.1
-Port $PORT
-HostKey $K/host_key
-AuthorizedKeysFile $K/authorized_keys
-PidFile $K/sshd.pid
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PubkeyAuthentication yes
-PermitRootLogin prohibit-password
-StrictModes no
-UsePAM no
-LogLevel VERBOSE
-EOF
-    "$SSHD" -D -e -f "$K/sshd_config" 2>"$K/sshd.log" &
-    SSHD_PID=$!
-    track_pid "$SSHD_PID"
-    _i=0 up=0
-    while [ $_i -lt 100 ]; do
-        grep -q "Server listening" "$K/sshd.log" && { up=1; break; }
-        kill -0 "$SSHD_PID" 2>/dev/null || break
-        sleep 0.1
-        _i=$((_i + 1))
-    done
-    [ "$up" = 1 ] && break
-    kill -9 "$SSHD_PID" 2>/dev/null; wait "$SSHD_PID" 2>/dev/null || true
-    untrack_pid "$SSHD_PID"
-    grep -qi "address already in use" "$K/sshd.log" || { show "$K/sshd.log"; skip "sshd cannot start here"; }
-done
-[ "$up" = 1 ] || fail "no free port for sshd"
-log "sshd on 127.0.0.1:$PORT (pid $SSHD_PID)"
-
-RSH="ssh -p $PORT -i $K/id -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes -o LogLevel=ERROR"
+# sshd on 127.0.0.1:<free port> with its keys in $K (lib.sh's sshd_start).
+sshd_start "$K" || skip "$SSHD_WHY"
+PORT=$SSHD_PORT RSH=$SSH_RSH
 # The login works at all (a clear failure here is about sshd, not segsync).
-timeout 30 $RSH 127.0.0.1 true >"$T/probe.out" 2>&1 || { show "$T/probe.out"; show "$K/sshd.log"; fail "cannot log in through the test's sshd"; }
+sshd_probe
 
 log "differential over ssh"
 mk_tree 31 "$SRC" "$SCALE"
@@ -96,11 +53,6 @@ error_line "$T/missing.err" "source 127.0.0.1:" "no-such-dir"
 assert_identical "$SRC" "$DST"
 
 log "stopping sshd"
-kill -TERM "$SSHD_PID"
-_i=0
-while kill -0 "$SSHD_PID" 2>/dev/null && [ $_i -lt 100 ]; do sleep 0.1; _i=$((_i + 1)); done
-kill -0 "$SSHD_PID" 2>/dev/null && fail "sshd did not stop"
-wait "$SSHD_PID" 2>/dev/null || true
-untrack_pid "$SSHD_PID"
+sshd_stop
 grep -c "Accepted publickey" "$K/sshd.log" | sed 's/^/logins: /'
 log "ssh transport: differential, full and a missing directory checked"

@@ -4,7 +4,7 @@
 # full prints a plan and changes nothing (target and outside sentinel hashed
 # with metadata before and after). Then, with the source read through the
 # agent over a pipe and over TCP: identical, one flipped byte, every kind of
-# difference, dry runs.
+# difference; dry runs over the pipe.
 . "$(dirname "$0")/lib.sh"
 
 SRC=$T/src DST=$T/dst OUT=$T/outside
@@ -164,6 +164,7 @@ for via in $VIAS; do
     verify_flip "r$via.flip"
     log "through $via: every kind of difference at once: exit 1, each listed"
     verify_many "r$via.many"
+    [ "$via" = pipe ] || continue
     log "through $via: dry runs change nothing; into a missing target, create nothing"
     dry_runs differential:-n full:--dry-run
     run_ss "r$via.drynew" full --raw -n "$SRC" "$T/not-there"
