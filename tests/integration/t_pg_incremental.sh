@@ -157,6 +157,9 @@ compare_rewound() {
         grep '^[A-Z0-9]* ' "$W/relcmp.out" | head -n 40
         fail "the trees rewound by segsync and by pg_rewind differ (relation files above)"
     fi
+    # the tablespace (ts_common) was compared too
+    [ "$(awk '$1 == "files_compared_tblspc" { print $2 }' "$W/relcmp.out")" -gt 0 ] ||
+        fail "relcmp compared no relation file in a tablespace"
     echo "relation files of both rewound trees are identical"
 }
 

@@ -15,7 +15,8 @@
  *                                            LSNs, differing byte count and
  *                                            the first differing offset)
  * (at most 20 DIFF lines per file) and then "key value" totals:
- *   files_compared, only1, only2, size_differ, blocks_compared,
+ *   files_compared, files_compared_tblspc (those under pg_tblspc/),
+ *   only1, only2, size_differ, blocks_compared,
  *   blocks_differ_main, blocks_differ_fsm, blocks_differ_vm,
  *   blocks_differ_init, files_differ_main, files_differ_fsm,
  *   files_differ_vm, files_differ_init.
@@ -218,7 +219,7 @@ int main(int argc, char **argv)
     unsigned char *b1 = malloc(bs), *b2 = malloc(bs);
     if (!b1 || !b2)
         tt_die("out of memory");
-    uint64_t compared = 0, only1 = 0, only2 = 0, size_differ = 0, blocks = 0;
+    uint64_t compared = 0, compared_tblspc = 0, only1 = 0, only2 = 0, size_differ = 0, blocks = 0;
     uint64_t bdiff[4] = { 0 }, fdiff[4] = { 0 };
     size_t i = 0, j = 0;
     while (i < l1.n || j < l2.n) {
@@ -246,6 +247,7 @@ int main(int argc, char **argv)
         if (fstat(f1, &s1) < 0 || fstat(f2, &s2) < 0)
             tt_die("fstat %s", rel);
         compared++;
+        compared_tblspc += !strncmp(rel, "pg_tblspc/", 10);
         int differs = 0;
         if (s1.st_size != s2.st_size) {
             printf("SIZE %s %lld %lld\n", rel, (long long)s1.st_size, (long long)s2.st_size);
@@ -286,8 +288,10 @@ int main(int argc, char **argv)
         j++;
     }
     const char *fk[4] = { "main", "fsm", "vm", "init" };
-    printf("files_compared %llu\nonly1 %llu\nonly2 %llu\nsize_differ %llu\nblocks_compared %llu\n",
-           (unsigned long long)compared, (unsigned long long)only1, (unsigned long long)only2,
+    printf("files_compared %llu\nfiles_compared_tblspc %llu\nonly1 %llu\nonly2 %llu\n"
+           "size_differ %llu\nblocks_compared %llu\n",
+           (unsigned long long)compared, (unsigned long long)compared_tblspc,
+           (unsigned long long)only1, (unsigned long long)only2,
            (unsigned long long)size_differ, (unsigned long long)blocks);
     for (int f = 0; f < 4; f++)
         printf("blocks_differ_%s %llu\nfiles_differ_%s %llu\n", fk[f],
