@@ -170,17 +170,19 @@ static int tblspc_dir(agent *a, const char *rel, size_t plen)
         goto out;
     }
     /* Only links the data directory's owner could have made: the data
-     * directory and pg_tblspc writable by that owner alone (PostgreSQL
-     * insists on it), the link owned by it. Someone else able to write
-     * beneath ROOT gains no way out. */
+     * directory and pg_tblspc writable by their owner alone (PostgreSQL
+     * insists on it), pg_tblspc and the link owned by D's owner or root.
+     * Someone else able to write beneath ROOT gains no way out. */
     struct stat dst, pst, lst;
     if (fstat(ddfd, &dst) < 0 || fstat(pfd, &pst) < 0 ||
         fstatat(pfd, oid, &lst, AT_SYMLINK_NOFOLLOW) < 0) {
         rc = -errno;
         goto out;
     }
-    if ((dst.st_mode & 022) || (pst.st_mode & 022) || pst.st_uid != dst.st_uid ||
-        lst.st_uid != dst.st_uid)
+    /* (root may own them too: a tree written by segsync run as root) */
+    if ((dst.st_mode & 022) || (pst.st_mode & 022) ||
+        (pst.st_uid != dst.st_uid && pst.st_uid != 0) ||
+        (lst.st_uid != dst.st_uid && lst.st_uid != 0))
         goto out;
     char target[2];
     ssize_t tn = readlinkat(pfd, oid, target, sizeof target);
