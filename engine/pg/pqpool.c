@@ -176,22 +176,29 @@ PGconn *ss_pqpool_get(ss_pqpool *p, ss_err *err)
             pthread_mutex_unlock(&p->mu);
             return c;
         }
-        if (p->open < p->cap)
-            break;
+        if (p->open < p->cap) {
+            /* Reserve the slot, connect outside the lock: a connection
+             * takes a round trip or more and others may give theirs back
+             * meanwhile. */
+            p->open++;
+            pthread_mutex_unlock(&p->mu);
+            PGconn *c = connect_one(p, err);
+            if (c)
+                return c;
+            pthread_mutex_lock(&p->mu);
+            p->open--;
+            /* With other connections still open (the server may be at
+             * max_connections), go on with fewer; with none, fail. */
+            if (!p->open) {
+                pthread_cond_broadcast(&p->cv);
+                pthread_mutex_unlock(&p->mu);
+                return NULL;
+            }
+            p->cap = p->open;
+            continue;
+        }
         pthread_cond_wait(&p->cv, &p->mu);
     }
-    /* Reserve the slot, connect outside the lock: a connection takes a
-     * round trip or more and others may give theirs back meanwhile. */
-    p->open++;
-    pthread_mutex_unlock(&p->mu);
-    PGconn *c = connect_one(p, err);
-    if (!c) {
-        pthread_mutex_lock(&p->mu);
-        p->open--;
-        pthread_cond_signal(&p->cv);
-        pthread_mutex_unlock(&p->mu);
-    }
-    return c;
 }
 
 void ss_pqpool_put(ss_pqpool *p, PGconn *c)
