@@ -47,6 +47,9 @@ typedef struct {
     atomic_int dead;        /* the stream failed: stop answering */
     ss_err dead_err;        /* first send failure (under mu) */
     uint32_t caps;          /* granted in the HELLO exchange */
+    /* Answers sent (lists, data, errors; not keepalives): the client may
+     * still be reading them, so its silence is not idleness yet. */
+    atomic_ulong answers;
     pthread_mutex_t ts_mu;
     tblspc ts[MAX_TABLESPACES];
     size_t nts;
@@ -65,6 +68,15 @@ static void mark_dead(agent *a, const ss_err *e)
         a->dead_err = *e;
     atomic_store(&a->dead, 1);
     pthread_mutex_unlock(&a->mu);
+}
+
+/* Send an answer (anything but a keepalive). */
+static int send_answer(agent *a, const ss_msg *m, ss_err *err)
+{
+    int rc = ss_session_send(a->s, m, err);
+    if (rc == 0)
+        atomic_fetch_add(&a->answers, 1);
+    return rc;
 }
 
 /* ---- paths ----------------------------------------------------------------
@@ -261,7 +273,7 @@ static int send_run(void *ctx, uint64_t off, const void *data, size_t len, ss_er
     m.u.range_data.len = (uint32_t)len;
     m.u.range_data.hash_kind = SS_HASH_XXH3_128;
     m.u.range_data.data = data;
-    if (ss_session_send(sc->a->s, &m, err) < 0) {
+    if (send_answer(sc->a, &m, err) < 0) {
         sc->send_failed = 1;
         return -1;
     }
@@ -374,7 +386,7 @@ static void serve_range(agent *a, worker_mem *w, const ss_msg_range_req *rq)
         memset(&m, 0, sizeof m);
         m.type = SS_MSG_RANGE_GONE;
         m.u.range_end.id = rq->id;
-        if (ss_session_send(a->s, &m, &e) < 0)
+        if (send_answer(a, &m, &e) < 0)
             mark_dead(a, &e);
         return;
     }
@@ -394,7 +406,7 @@ static void serve_range(agent *a, worker_mem *w, const ss_msg_range_req *rq)
     } else if (!sc.send_failed) {
         ss_msg_error_set(&m, rq->id, &e);
     }
-    if (sc.send_failed || ss_session_send(a->s, &m, &e) < 0)
+    if (sc.send_failed || send_answer(a, &m, &e) < 0)
         mark_dead(a, &e);
 }
 
@@ -489,7 +501,7 @@ static void serve_file(agent *a, const ss_msg_file_req *q)
         m.u.file_data = (ss_msg_file_data){ .id = q->id, .absent = rc == 1,
                                             .len = (uint32_t)len, .data = buf };
     }
-    if (ss_session_send(a->s, &m, &e) < 0)
+    if (send_answer(a, &m, &e) < 0)
         mark_dead(a, &e);
     free(buf);
 }
@@ -608,7 +620,7 @@ static int answer_list(agent *a, const char *sub, ss_err *err)
     }
     ss_msg m;
     ss_msg_error_set(&m, SS_MSG_ID_LIST, &le);
-    return ss_session_send(a->s, &m, err);
+    return send_answer(a, &m, err);
 }
 
 /* Send a listing and LIST_END: -2 (err set) when sending failed. */
@@ -620,6 +632,8 @@ static int send_entries(agent *a, ss_entry_list *lp, ss_err *err)
     while (rc == 0 && i < l.n) {
         size_t taken = 0;
         rc = ss_session_send_list(a->s, l.v + i, l.n - i, &taken, err);
+        if (rc == 0)
+            atomic_fetch_add(&a->answers, 1);
         i += taken;
     }
     ss_msg m = { .type = SS_MSG_LIST_END };
@@ -628,7 +642,7 @@ static int send_entries(agent *a, ss_entry_list *lp, ss_err *err)
                                           l.root.mtime_sec, l.root.mtime_nsec };
     ss_entry_list_free(&l);
     if (rc == 0)
-        rc = ss_session_send(a->s, &m, err);
+        rc = send_answer(a, &m, err);
     return rc < 0 ? -2 : 0;
 }
 
@@ -679,11 +693,12 @@ static int client_draining(int wfd, int *last)
     return draining;
 }
 
-/* We sent something since the last look: the client may still be reading
- * it out of its buffers; the idle time starts again. */
-static int wrote_since(ss_session *s, uint64_t *seen)
+/* We answered something since the last look: the client may still be
+ * reading it out of its buffers; the idle time starts again. Our own
+ * PINGs do not count (they would keep a vanished client forever). */
+static int answered_since(agent *a, unsigned long *seen)
 {
-    uint64_t now = ss_session_bytes_out(s);
+    unsigned long now = atomic_load(&a->answers);
     int wrote = now != *seen;
     *seen = now;
     return wrote;
@@ -753,7 +768,7 @@ int ss_agent_serve(const char *root, int rfd, int wfd, const ss_agent_opts *o, s
     if (rc < 0 && err->sys_errno == ETIMEDOUT)
         st->idle = 1;
     int outq = -1;
-    uint64_t seen_out = 0;
+    unsigned long seen_out = 0;
     if (rc == 0 && a.rootfd < 0) {
         *err = root_err;
         rc = -1;
@@ -774,7 +789,7 @@ int ss_agent_serve(const char *root, int rfd, int wfd, const ss_agent_opts *o, s
         /* Silence is expected while the client waits for our answers, or
          * still reads what we sent (a slow link, --max-rate). */
         if (r < 0 && err->sys_errno == ETIMEDOUT &&
-            (atomic_load(&a.inflight) > 0 || wrote_since(a.s, &seen_out) ||
+            (atomic_load(&a.inflight) > 0 || answered_since(&a, &seen_out) ||
              client_draining(wfd, &outq)))
             continue;
         if (r < 0) {

@@ -493,6 +493,65 @@ static void test_keepalive_silent_agent(void **state)
 }
 
 
+/* A client that announced keepalive, authenticated, listed, and then
+ * answers nothing (a vanished host): the agent's own PINGs do not keep the
+ * session alive; it is dropped as idle. */
+static void test_keepalive_deaf_client(void **state)
+{
+    fixture *f = *state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    agent_run ar;
+    double t0 = now_s();
+    pthread_t at = start_agent(&ar, f->root, sv[1], 300);
+    ss_session *s;
+    ss_err err;
+    assert_int_equal(ss_session_open(&s, sv[0], sv[0], 0, &err), 0);
+    ss_msg m, resp;
+    memset(&m, 0, sizeof m);
+    m.type = SS_MSG_HELLO;
+    m.u.hello = (ss_msg_hello){ SS_PROTO_VERSION, SS_CAP_KEEPALIVE, 4096, 1u << 20 };
+    assert_int_equal(ss_session_send(s, &m, &err), 0);
+    assert_int_equal(ss_session_recv(s, &m, &err), 1);
+    assert_int_equal(m.type, SS_MSG_HELLO);
+    assert_int_equal(m.u.hello.caps, SS_CAP_KEEPALIVE);
+    ss_auth_token t;
+    ss_auth au;
+    assert_int_equal(ss_auth_token_set(&t, TOKEN, strlen(TOKEN), &err), 0);
+    assert_int_equal(ss_session_recv(s, &m, &err), 1);
+    assert_int_equal(ss_auth_client_respond(&au, &t, &m, &resp, &err), 0);
+    ss_msg_free(&m);
+    assert_int_equal(ss_session_send(s, &resp, &err), 0);
+    assert_int_equal(ss_session_recv(s, &m, &err), 1);
+    assert_int_equal(ss_auth_client_finish(&au, &m, &err), 0);
+    ss_msg_free(&m);
+    ss_auth_token_clear(&t);
+    /* Then silence; the agent PINGs, nobody answers. Bounded: an agent
+     * that never gives up fails the test instead of hanging it. */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    if (pthread_timedjoin_np(at, NULL, &until) != 0) {
+        shutdown(sv[0], SHUT_RDWR);
+        pthread_join(at, NULL);
+        fail_msg("the agent kept a client that answers nothing for 10 s");
+    }
+    double dt = now_s() - t0;
+    assert_int_equal(ar.rc, -1);
+    assert_int_equal(ar.st.idle, 1);
+    assert_true(dt < 5.0);
+    /* It did PING before giving up. */
+    int pings = 0;
+    while (ss_session_recv(s, &m, &err) == 1) {
+        pings += m.type == SS_MSG_PING;
+        ss_msg_free(&m);
+    }
+    assert_true(pings >= 1);
+    ss_session_close(s);
+    close(sv[0]);
+}
+
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -505,6 +564,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_client_idle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keepalive_idle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keepalive_silent_agent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keepalive_deaf_client, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
