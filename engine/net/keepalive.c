@@ -22,7 +22,7 @@ struct ss_keepalive {
 int ss_keepalive_interval(int timeout_ms)
 {
     if (timeout_ms <= 0)
-        return 2000;
+        return 1000;
     int i = timeout_ms / 4;
     return i < 100 ? 100 : i > 2000 ? 2000 : i;
 }

@@ -2,8 +2,8 @@
  * keepalive.h — PING when the peer has been silent, PONG when asked.
  *
  * Both ends of a session that negotiated SS_CAP_KEEPALIVE run one: a small
- * thread that sends PING whenever nothing has been received for
- * `interval_ms` (and again every interval while the silence lasts), and
+ * thread that sends PING whenever nothing has been received for an
+ * interval (and again every interval while the silence lasts), and
  * PONG when the receiving thread saw a PING (ss_keepalive_pong, which never
  * blocks: a receiver that had to write could deadlock against a peer that
  * is itself blocked writing to us). So a live peer is never silent for
@@ -23,7 +23,9 @@
 typedef struct ss_keepalive ss_keepalive;
 
 /* The interval for an idle timeout of timeout_ms (0 = none): a quarter of
- * it, between 100 ms and 2 s; 2 s without a timeout (the peer may have one). */
+ * it, between 100 ms and 2 s; 1 s without a timeout (the peer may have a
+ * short one). Silence is noticed at the first tick after a whole interval
+ * of it, so a PING goes out between one and two intervals into it. */
 int ss_keepalive_interval(int timeout_ms);
 
 /* Start the thread on s (which must outlive it). */
