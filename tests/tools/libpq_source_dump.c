@@ -49,7 +49,7 @@ static unsigned nconn = 1;
 static size_t chunk = 4u << 20;
 static int live = 1;            /* -L: not live (vanish/shrink/growth are errors) */
 static uint64_t force_size;     /* -z: use this size, skip the listing */
-static const char *excl[16];
+static const char *excl[32];
 static unsigned nexcl;
 
 static int die_err(const char *what, const ss_err *e)
