@@ -267,6 +267,8 @@ int ss_rewind_map_record(ss_rewind_map *m, const ss_wal_record *rec, ss_err *err
         const ss_wal_block_ref *b = &rec->blocks[i];
         if (b->forknum > 3)
             return not_understood(rec, "references an unknown fork", err);
+        if (b->forknum == SS_PG_FORK_FSM || b->forknum == SS_PG_FORK_VM)
+            continue;   /* compared whole anyway (ss_rewind_map_known) */
         if (add_block(m, b->spcoid, b->dboid, b->relnode, b->forknum, b->blkno, err) < 0)
             return -1;
     }
