@@ -71,7 +71,7 @@
 #   BENCH_LARGE_PCT [10]  BENCH_WAL_KEEP [2GB]  BENCH_MAX_WAL [4GB]
 #   BENCH_DROP_CACHES [1]  BENCH_KEEP [0: remove the clusters at the end]
 #   BENCH_REUSE [0; 1: reuse N and the templates kept by BENCH_KEEP=1]
-#   BENCH_MIN_FREE_GB [40]  BENCH_PORT [55451]
+#   BENCH_MIN_FREE_GB [40]  BENCH_PORT [55451]  BENCH_RES [results: under BENCH_DIR]
 #   SEGSYNC [build/segsync, copied into BENCH_DIR so rebuilds cannot change it]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -93,7 +93,7 @@ REUSE=${BENCH_REUSE:-0}
 MIN_FREE_GB=${BENCH_MIN_FREE_GB:-40}
 PP=${BENCH_PORT:-55451}
 NP=$((PP + 1)) WP=$((PP + 2))
-RES=$DIR/results
+RES=$DIR/${BENCH_RES:-results}
 P=$DIR/oldprimary N=$DIR/newprimary T=$DIR/target
 CONN="host=$DIR port=$NP user=postgres dbname=postgres"
 
@@ -396,7 +396,7 @@ done
     paired() {
         awk -F'\t' -v s="$1" -v n="$2" -v c="$3" '$1 == s && $3 == "pg_rewind" {p[$2] = $c}
             $1 == s && $3 == n {q[$2] = $c} END {for (r in p) if (q[r] > 0) print p[r] / q[r]}' \
-            "$RES/results.tsv" | median
+            "$RES/results.tsv" | median | awk '{printf ($1 == "-") ? "-" : "%.2f", $1}'
     }
     for size in $SIZES; do
         echo
@@ -407,6 +407,7 @@ done
                 "$(med "$size" "$n" 5)" "$(mb "$(med "$size" "$n" 6)")" "$(mb "$(med "$size" "$n" 7)")" \
                 "$(mb "$(med "$size" "$n" 8)")" "$(mb "$(med "$size" "$n" 9)")"
         done
+        [[ " $CONTENDERS " == *" pg_rewind "* ]] || continue
         for n in "${CONT[@]}"; do
             [ "$n" = pg_rewind ] && continue
             echo "  pg_rewind / $n time (t_cmd): $(ratio "$(med "$size" pg_rewind 4)" "$(med "$size" "$n" 4)")x" \
