@@ -35,11 +35,15 @@
 #    segment and --fallback=differential; with it: a differential recovery,
 #    a standby that streams, same tables;
 #  - a target stopped with -m immediate: exit 2 with a clear message;
-#  - the same timeline: "no rewind required", exit 0.
+#  - the same timeline: "no rewind required", exit 0;
+#  - a copy of the mirror stopped before the failover (an ancestor of the
+#    new primary): "no rewind required", exit 0, and with -R it starts as a
+#    standby of the new primary, streams, same tables.
 . "$(dirname "$0")/pglib.sh"
 
 P=$W/oldprimary M=$W/newprimary P2=$W/rewound_by_pg_rewind P3=$W/nowal U=$W/unrelated
-PP=$(free_port) MP=$(free_port) P2P=$(free_port) P3P=$(free_port)
+MA=$W/ancestor
+PP=$(free_port) MP=$(free_port) P2P=$(free_port) P3P=$(free_port) MAP=$(free_port)
 RELCMP=$SEGSYNC_BUILD/tools/relcmp
 [ -x "$RELCMP" ] || fail "$RELCMP is missing (build first)"
 TSC=$W/ts_common TSO=$W/ts_old
@@ -75,6 +79,17 @@ EOF
 log "mirror on port $MP (ts_common at ${TSC}_m), promoted"
 make_mirror "$PP" "$M" -T "$TSC=${TSC}_m"
 pg_start "$M" "$MP" || fail "mirror did not start"
+wait_streaming "$PP" "$MP"
+wait_caught_up "$PP" "$MP"
+# A copy of the mirror stopped before the failover (a second mirror that
+# was down): its WAL ends before the new timeline begins, an ancestor of
+# the new primary, which pg_rewind leaves alone ("no rewind required").
+pg_stop "$M"
+$AS cp -a "$M" "$MA"
+$AS cp -a "${TSC}_m" "${TSC}_anc"
+for _l in "$MA"/pg_tblspc/*; do $AS ln -sfn "${TSC}_anc" "$_l"; done
+pg_start "$M" "$MP" || fail "mirror did not restart"
+psql_at "$PP" postgres "INSERT INTO grow SELECT g, 'before failover' FROM generate_series(50001, 50100) g" >/dev/null
 wait_streaming "$PP" "$MP"
 wait_caught_up "$PP" "$MP"
 $AS "$PGBIN/pg_ctl" -D "$M" -w -t "$WAIT_S" promote >/dev/null || fail "promote"
@@ -258,4 +273,15 @@ log "same timeline: no rewind required"
 run_ss same incremental --source-server="$SRC" "$M" "$P2"
 expect_rc same 0
 err_mentions "$W/same.err" "no rewind required"
+
+log "an ancestor of the new primary (mirror stopped before the failover): no rewind, -R, streams"
+run_ss anc incremental --source-server="$SRC" -R -T "${TSC}_m=${TSC}_anc" "$M" "$MA"
+expect_rc anc 0
+err_mentions "$W/anc.err" "no rewind required"
+# its own primary_conninfo named the old primary: -R must point it at the
+# new one (the old primary is not running now)
+pg_start "$MA" "$MAP" || fail "the ancestor did not start"
+wait_receiving "$MAP"
+compare_tables "$MP" "$MAP"
+pg_stop "$MA"
 finish
