@@ -8,6 +8,13 @@
  * is checked before it reaches the sink. Errors from the agent read
  * "source HOST: ..."; a dropped connection or a dead agent fails every
  * waiting call with a clear message (nothing hangs).
+ *
+ * With an agent of this version (SS_CAP_EXT, SS_CAP_KEEPALIVE) the session
+ * also serves PostgreSQL mode: whole small files, subtree views with
+ * client-side filters and live semantics, tablespaces (functions at the
+ * end); and both sides PING each other after a spell of silence, so the
+ * idle timeout (--timeout) fires only when the agent or the link is gone,
+ * also while nothing is asked (docs/protocol.md, Keepalive).
  */
 #ifndef SEGSYNC_SOURCE_REMOTE_H
 #define SEGSYNC_SOURCE_REMOTE_H
@@ -25,9 +32,10 @@ typedef struct {
     ss_zopt compress;
     /* Authenticate with this token after the HELLOs (TCP); NULL = none. */
     const ss_auth_token *token;
-    /* While a request is outstanding, no byte from the agent for this long
-     * fails the session ("no data from the agent for N s"); 0 = no limit.
-     * Silence while nothing is asked is not an error. */
+    /* No byte from the agent for this long fails the session ("no data
+     * from the agent for N s"); 0 = no limit. The agent answers keepalive
+     * PINGs, so silence means it is gone; with an older agent (no
+     * SS_CAP_KEEPALIVE) only silence while something is asked counts. */
     int idle_timeout_ms;
     /* --max-rate: the client reads (and writes) at most this many bytes per
      * second; TCP / pipe flow control makes the agent send no faster.
