@@ -4,10 +4,12 @@
  * on the source host.
  *
  * list() is one recursive SQL query over pg_ls_dir and pg_stat_file;
- * range() reads its chunk with pg_read_binary_file (binary result format)
- * while the target's signatures are computed, then compares blocks like any
- * source (ss_source_emit_diff). Paths stay relative to the data directory
- * on the server, which follows pg_tblspc/<oid> links itself.
+ * range() reads its chunk with one query, as 64 KiB rows of
+ * pg_read_binary_file in binary format, on one of the pool's connections
+ * while the target's signatures are computed, then compares blocks like
+ * any source (ss_source_emit_diff). wire_bytes() counts the bytes of the
+ * values received; copy_to is NULL. Paths stay relative to the data
+ * directory on the server, which follows pg_tblspc/<oid> links itself.
  *
  * What SQL cannot show, and what is listed instead:
  *   - modes: the server's data_directory_mode for directories (0700, or
