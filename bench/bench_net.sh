@@ -23,6 +23,8 @@
 #         rsync_c   rsync -a -c --delete  H:SRC/ DST/       (DST = SRC + PCT%)
 #         rsync_z   rsync -a --delete -z  H:SRC/ DST/       (DST = SRC + PCT%)
 #         rsync_d   rsync -a --delete     H:SRC/ DST/       (DST = SRC + PCT%)
+#         seg_local segsync differential --raw SRC DST, both local (no agent,
+#                   no ssh): what the engine alone costs, for the diagnosis
 #         seg_full  segsync full --raw H:SRC EMPTY
 #         rsync_wf  rsync -a --whole-file H:SRC/ EMPTY/
 #         rsync_zf  rsync -a -z H:SRC/ EMPTY/
@@ -132,10 +134,11 @@ END {
     d["rsync_c"] = "`rsync -a -c --delete`"
     d["rsync_z"] = "`rsync -a --delete -z`"
     d["rsync_d"] = "`rsync -a --delete`"
+    d["seg_local"] = "`segsync differential --raw`, both trees local (no agent, no ssh)"
     d["seg_full"] = "`segsync full --raw` (empty target)"
     d["rsync_wf"] = "`rsync -a --whole-file` (empty target)"
     d["rsync_zf"] = "`rsync -a -z` (empty target)"
-    printf "Tree: %.0f bytes. Times in s, bytes in MB (10^6) counted on the target veth (rx = source to target, tx = target to source), CPU = user+sys s per side.\n\n", tree
+    printf "Tree: %.0f bytes. Times in s, bytes in MB (10^6) counted on the target veth (rx = source to target, tx = target to source), CPU = user+sys s per side (local contenders: the command'"'"'s own CPU, in the target column).\n\n", tree
     for (li = 1; li <= nl; li++) {
         l = lorder[li]
         printf "#### %s\n\n", l
@@ -148,10 +151,10 @@ END {
             if (bad[k]) note = note bad[k] " non-zero exit; "
             if (vf[k]) note = note vf[k] " VERIFY FAIL; "
             if (rm_[k]) note = note rm_[k] "x top dir mode/mtime not copied; "
-            floor_ = (c ~ /^floor/)
+            floor_ = (c ~ /^floor/ || c == "seg_local")
             printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", (c in d) ? d[c] : c, sec(m[l, c]), runs[k],
                 floor_ ? "-" : mb(w[l, c]), floor_ ? "-" : mb(med(k, "rx")), floor_ ? "-" : mb(med(k, "tx")),
-                floor_ ? "-" : sec(med(k, "ct")), floor_ ? "-" : sec(med(k, "cs")), note
+                sec(med(k, "ct")), floor_ ? "-" : sec(med(k, "cs")), note
         }
         # the changed blocks and the wire budget
         n = zn[l]
@@ -594,7 +597,7 @@ run_one() {   # LINK RUN CONTENDER
         fi
         record -
         ;;
-    seg_diff|rsync_c|rsync_z|rsync_d)
+    seg_diff|rsync_c|rsync_z|rsync_d|seg_local)
         prepare_mutated "$link" "$run" "$mseed"
         prep_cache "$SRC" "$DST"
         case $c in
@@ -602,6 +605,7 @@ run_one() {   # LINK RUN CONTENDER
         rsync_c)  timed "$link" "$run" "$c" 0 -- rsync -a -c --delete "${rs_e[@]}" "$H:$SRC/" "$DST/" ;;
         rsync_z)  timed "$link" "$run" "$c" 0 -- rsync -a --delete -z "${rs_e[@]}" "$H:$SRC/" "$DST/" ;;
         rsync_d)  timed "$link" "$run" "$c" 0 -- rsync -a --delete "${rs_e[@]}" "$H:$SRC/" "$DST/" ;;
+        seg_local) timed "$link" "$run" "$c" 1 -- "$SS" differential --raw --json "$SRC" "$DST" ;;
         esac
         ok=$(verify_tree "$DST" "$mutlist" "$c $link run $run")
         record "$ok"
