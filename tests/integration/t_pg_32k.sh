@@ -21,8 +21,9 @@
 #     primary's system identifier (so only the block sizes differ);
 #  5. failover: the mirror is promoted, both sides write, the old primary
 #     is stopped and rewound with `segsync incremental --source-server -R`
-#     (the WAL reader on 32 KiB WAL pages); it starts as a standby, streams,
-#     every table equal, pg_amcheck, pg_checksums.
+#     (the WAL reader on 32 KiB WAL pages): no more bytes than pg_rewind
+#     copies on a copy of it; it starts as a standby, streams, every table
+#     equal, pg_amcheck, pg_checksums.
 set -eu
 PG32K_PREFIX=${PG32K_PREFIX:-/var/cache/segsync/pg15-32k}
 if [ ! -x "$PG32K_PREFIX/bin/postgres" ]; then
@@ -197,6 +198,8 @@ UPDATE wide SET v = repeat('new', 4000) WHERE id % 5 = 0;
 CREATE TABLE only_on_new AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 30000) g;
 EOF
 pg_stop "$P"
+P2=$W/rewound_by_pg_rewind
+$AS cp -a "$P" "$P2"
 
 log "segsync incremental (32 KiB WAL pages) of the old primary from the new one"
 SRC2=$(conninfo "$MP")
@@ -214,6 +217,14 @@ echo "incremental: bytes_transferred=$sent bytes_total=$total"
 grep -q "BACKUP METHOD: pg_rewind" "$P/backup_label" || { cat "$P/backup_label"; fail "backup_label"; }
 [ -f "$P/standby.signal" ] || fail "-R: no standby.signal"
 owned_by_cluster_user "$P"
+
+# pg_rewind (of the same 32 KiB build) on a copy: the yardstick for the
+# amount copied.
+$AS "$PGBIN/pg_rewind" --target-pgdata="$P2" --source-server="$SRC2" --progress >"$W/pg_rewind.out" 2>&1 || {
+    cat "$W/pg_rewind.out"; fail "pg_rewind of the copy"; }
+rw_kb=$(grep -o '[0-9]*/[0-9]* kB' "$W/pg_rewind.out" | tail -n1 | cut -d/ -f1)
+echo "pg_rewind copied ${rw_kb:-?} kB; segsync incremental sent $((sent / 1024)) kB"
+[ -z "$rw_kb" ] || [ $((sent / 1024)) -le "$rw_kb" ] || fail "segsync incremental sent more than pg_rewind copied"
 start_mirror_check "$M" "$MP" "$P" "$PP"
 pg_stop "$M"
 finish
