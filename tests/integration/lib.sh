@@ -3,7 +3,9 @@
 # Sets: SS (segsync binary), MKTREE, MUTATE, BLOCKDIFF, T (a private temp dir
 # removed on exit, with everything mounted under it unmounted first), RC (exit
 # code of the last run_ss). Binaries always come from $SEGSYNC_BUILD so the
-# same scripts run against build/ and build-asan/.
+# same scripts run against build/ and build-asan/. At the end: the
+# transports (SS_VIA: the source read locally or through the agent over a
+# pipe, TCP or ssh) and the test sshd (sshd_start/sshd_stop).
 set -eu
 
 : "${SEGSYNC_BUILD:?SEGSYNC_BUILD must name the build directory}"
@@ -67,7 +69,6 @@ run_ss() {
     _n=$1; shift
     _via_args "" "$SS" "$@"
     if [ "$_VIA_DID" = 1 ]; then eval "set -- $_VIA_ARGS"; fi
-    _note_remote "$@"
     echo "\$ segsync $*"
     _t0=$(date +%s%N)
     timeout "$SS_TIMEOUT" "$SS" "$@" >"$T/$_n.out" 2>"$T/$_n.err" && RC=0 || RC=$?
@@ -81,7 +82,6 @@ run_ss_as() {
     _u=$1; _n=$2; shift 2
     _via_args "$_u" "${SS_USER:-$SS}" "$@"
     if [ "$_VIA_DID" = 1 ]; then eval "set -- $_VIA_ARGS"; fi
-    _note_remote "$@"
     echo "\$ (as $_u) segsync $*"
     timeout "$SS_TIMEOUT" runuser -u "$_u" -- "${SS_USER:-$SS}" "$@" >"$T/$_n.out" 2>"$T/$_n.err" \
         && RC=0 || RC=$?
@@ -170,21 +170,13 @@ assert_identical() {
 }
 
 # _root_meta_check SRC DST: the top directories' mode (and owner); like
-# listing, directories' mtimes are not compared.
-# TODO(agent root dir): through the agent the target's top directory does not
-# get the source's mode yet (being fixed in engine/agent.c and
-# engine/source_remote.c); until then a difference there is only reported
-# through a remote transport. Remove the exception once that lands.
+# listing, directories' mtimes are not compared. (Through the agent these
+# come with the listing's end, SS_CAP_EXT.)
 _root_meta_check() {
     if [ "$CHECK_OWNER" = 1 ]; then _o=' %U:%G'; else _o=''; fi
     _a=$(find "$1" -maxdepth 0 -printf "%m$_o")
     _b=$(find "$2" -maxdepth 0 -printf "%m$_o")
-    [ "$_a" = "$_b" ] && return 0
-    if via_remote || [ "$SS_LAST_REMOTE" = 1 ]; then
-        echo "note: TODO(agent root dir): through the agent the top directory is '$_b', the source's '$_a'"
-        return 0
-    fi
-    fail "the top directory of $2 ($_b) differs from $1's ($_a)"
+    [ "$_a" = "$_b" ] || fail "the top directory of $2 ($_b) differs from $1's ($_a)"
 }
 
 assert_no_tmp() {
@@ -199,12 +191,6 @@ rsync_check() {
     # shellcheck disable=SC2086
     rsync -a $_ro -n -c -i -O --delete "$1/" "$2/" >"$T/_rsync.out" 2>&1 || {
         show "$T/_rsync.out"; fail "rsync -n failed"; }
-    if { via_remote || [ "$SS_LAST_REMOTE" = 1 ]; } && grep -q '^\.d[^ ]* \./$' "$T/_rsync.out"; then
-        # TODO(agent root dir): see _root_meta_check.
-        echo "note: TODO(agent root dir): rsync: $(grep '^\.d[^ ]* \./$' "$T/_rsync.out")"
-        grep -v '^\.d[^ ]* \./$' "$T/_rsync.out" >"$T/_rsync.rest" || true
-        mv "$T/_rsync.rest" "$T/_rsync.out"
-    fi
     if [ -s "$T/_rsync.out" ]; then
         show "$T/_rsync.out"
         fail "rsync -a -c -n --delete finds differences between $1 and $2"
@@ -353,7 +339,6 @@ run_ss_bg() {
     _n=$1; shift
     _via_args "" "$SS" "$@"
     if [ "$_VIA_DID" = 1 ]; then eval "set -- $_VIA_ARGS"; fi
-    _note_remote "$@"
     echo "\$ segsync $* &"
     "$SS" "$@" >"$T/$_n.out" 2>"$T/$_n.err" &
     BGPID=$!
@@ -378,22 +363,6 @@ via_agent_pid() {
         sleep 0.1
         _i=$((_i + 1))
     done
-}
-
-# _note_remote ARGS...: SS_LAST_REMOTE=1 when the run's SOURCE (the argument
-# before TARGET) is remote, HOST:DIR or segsync://, however it got there
-# (the t_agent_* tests write it themselves).
-SS_LAST_REMOTE=0
-_note_remote() {
-    SS_LAST_REMOTE=0
-    [ $# -ge 2 ] || return 0
-    eval "_nr=\${$(($# - 1))}"
-    case $_nr in
-        segsync://*) SS_LAST_REMOTE=1;;
-        /*|./*|../*) ;;
-        *:*) case ${_nr%%:*} in */*) ;; *) SS_LAST_REMOTE=1;; esac;;
-    esac
-    return 0
 }
 
 # _shq WORD: WORD single-quoted for eval.

@@ -4,8 +4,8 @@
 # as whoever runs the test) on trees that user owns: identical results,
 # everything owned by that user, exact bytes_transferred, a read-only file
 # inside a read-only (0555) directory updated, the outside sentinel
-# untouched. Then with the source read through the agent: over a pipe (the
-# agent also as that user) full and differential, over TCP differential.
+# untouched. Then with the source read through the agent, a differential:
+# over a pipe (the agent also as that user) and over TCP.
 . "$(dirname "$0")/lib.sh"
 
 if [ "$IS_ROOT" = 1 ]; then
@@ -123,18 +123,7 @@ mseed=1720
 for via in $VIAS; do
     via_use "$via"
     mseed=$((mseed + 1))
-    if [ "$via" = pipe ]; then
-        log "through $via (agent and client as $U): full into a new directory"
-        rm -rf "$W/rfull"
-        run_u rfull full --raw --json "$SRC" "$W/rfull"
-        expect_rc rfull 0
-        assert_identical "$SRC" "$W/rfull"
-        owned_by_u "$W/rfull"
-        wire_check "$T/rfull.out"
-        got=$(num_field "$T/rfull.out" bytes_transferred)
-        [ "$got" = "$(sum_sizes "$SRC")" ] || fail "full through $via: bytes_transferred $got"
-    fi
-    log "through $via (client as $U): differential onto a drifted copy"
+    log "through $via (client as $U; over the pipe the agent too): differential onto a drifted copy"
     as_u "$BIN/mutate" "$mseed" "$DST" "$OUT" >"$T/mutate3.log"
     out_before=$(tree_sum "$OUT")
     as_u "$BIN/blockdiff" 8192 "$SRC" "$DST" >"$T/bd"

@@ -8,8 +8,9 @@
 # Special files in the source (fifo; a device as root) are skipped.
 #
 # The source is read locally, then through the agent over a pipe (--rsh
-# stand-in) and over TCP (lib.sh's transports): an empty or new target, a
-# drifted copy (over the pipe), and the special files, with bytes_on_wire > 0 and --json
+# stand-in) and over TCP (lib.sh's transports): an empty or new target
+# (the target's side is the same as from a local source: the drifted copy is
+# not repeated), and the special files (over the pipe), with bytes_on_wire > 0 and --json
 # naming the remote source.
 . "$(dirname "$0")/lib.sh"
 
@@ -98,8 +99,8 @@ check_full full4 "$T/dst"
 log "special files in the source are reported and skipped"
 specials full5 "$SRC" "$T/dst5"
 
-# Through the agent: the same kinds of target, fewer runs, from a smaller
-# tree of its own; the special files in a tiny tree.
+# Through the agent: new and empty targets, from a smaller tree of its own;
+# the special files in a tiny tree.
 SRC=$T/rsrc
 mk_tree 8 "$SRC" "${RSCALE:-0.15}"
 want_bytes=$(sum_sizes "$SRC")
@@ -115,14 +116,15 @@ for via in $VIAS; do
             log "through $via: full into an empty directory (-j 4)"
             rm -rf "$T/empty" && mkdir "$T/empty"
             run_ss rfull1 full --raw --json -j 4 "$SRC" "$T/empty"
-            check_full rfull1 "$T/empty"
-            drifted rfull3 psync;;
+            check_full rfull1 "$T/empty";;
         tcp)
-            log "through $via: full into a directory that does not exist (-j 1)"
+            log "through $via: full into a directory that does not exist"
             rm -rf "$T/newdst"
-            run_ss rfull2 full --raw --json -j 1 "$SRC" "$T/newdst"
+            run_ss rfull2 full --raw --json "$SRC" "$T/newdst"
             check_full rfull2 "$T/newdst";;
     esac
+    # The agent lists the same way whatever carries its answers: once.
+    [ "$via" = pipe ] || continue
     log "through $via: special files in the source are skipped"
     specials rfull5 "$T/small" "$T/dst-small"
 done

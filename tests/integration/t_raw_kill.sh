@@ -90,7 +90,7 @@ log "$r local rounds"
 # transport:mode:what-is-killed (delay random within half a run's time)
 RROUNDS=${RROUNDS:-"pipe:full:agent tcp:differential:agent"}
 SRC=$T/rsrc
-mk_tree 14 "$SRC" "${RSCALE:-0.8}"
+mk_tree 14 "$SRC" "${RSCALE:-0.5}"
 SS_AGENT_PIDFILE=$T/agent.pid
 export SS_AGENT_PIDFILE
 via_select pipe tcp
