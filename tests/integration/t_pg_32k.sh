@@ -18,7 +18,9 @@
 #  4. block size mismatch: differential from the 32 KiB primary into an
 #     8 KiB cluster's directory refuses with exit 2 and leaves it untouched,
 #     both for an unrelated cluster and for one whose pg_control carries the
-#     primary's system identifier (so only the block sizes differ);
+#     primary's system identifier (so only the block sizes differ); and
+#     one byte changed in a relation file of a stopped copy: a
+#     differential sends one 32 KiB block;
 #  5. failover: the mirror is promoted, both sides write, the old primary
 #     is stopped and rewound with `segsync incremental --source-server -R`
 #     (the WAL reader on 32 KiB WAL pages): no more bytes than pg_rewind
@@ -169,6 +171,27 @@ run_ss bs_same differential --source-server="$SRC" "$P" "$E2"
 expect_rc bs_same 2
 err_mentions "$W/bs_same.err" "block size" "32768" "8192"
 [ "$(tree_sum "$E2")" = "$before" ] || fail "differential into an 8 KiB cluster with the same identifier changed it"
+
+# The unit of comparison is the cluster's 32 KiB page: between two stopped
+# copies of a fresh 32 KiB cluster that differ in one byte of one relation
+# file (offset 40000: block 1 of 32 KiB, block 4 of 8 KiB), a differential
+# sends exactly one 32 KiB block; cmp is the oracle for the result.
+U1=$W/unit_src U2=$W/unit_dst
+$AS "$PGBIN/initdb" -D "$U1" -A trust -U postgres --data-checksums --no-sync >"$W/initdb.u.log" 2>&1 || {
+    cat "$W/initdb.u.log"; fail "initdb $U1"; }
+$AS cp -a "$U1" "$U2"
+rel=$(cd "$U1" && find base/1 -type f -size +96k ! -name '*_*' | sort | head -n 1)
+[ -n "$rel" ] || fail "no relation file over 96 KiB in $U1/base/1"
+printf 'X' | $AS dd of="$U2/$rel" bs=1 seek=40000 conv=notrunc status=none
+! cmp -s "$U1/$rel" "$U2/$rel" || fail "the byte flip in $U2/$rel did not change it"
+run_ss unit differential --json "$U1" "$U2"
+expect_rc unit 0
+sent=$(num_field "$W/unit.out" bytes_transferred)
+blocks=$(num_field "$W/unit.out" blocks_changed)
+echo "one byte changed in $rel: bytes_transferred=$sent blocks_changed=$blocks"
+[ "$sent" = 32768 ] && [ "$blocks" = 1 ] ||
+    fail "one changed byte should send one 32 KiB block, sent $sent bytes in $blocks blocks"
+cmp "$U1/$rel" "$U2/$rel" || fail "$rel differs after the differential"
 
 # ---- 5 -----------------------------------------------------------------------
 log "failover: mirror promoted, writes on both sides, old primary stopped"
