@@ -432,7 +432,7 @@ loadinfo() {
     echo "memory: $(free -m | awk '/^Mem:/ {print $2 " MiB total, " $7 " MiB available"}')"
     echo "kernel: $(uname -srm)"
     echo "filesystem: $(df -hT "$BENCH_DIR" | awk 'NR==2 {print $1, $2, $3 " size", $5 " free"}')"
-    echo "cgroups: ${CG_S:+cpuacct v1 $CGROOT/ssnb-$tag}${CG_S:-none}"
+    if [ -n "$CG_S" ]; then echo "cgroups: cpuacct v1 $CGROOT/ssnb-$tag"; else echo "cgroups: none"; fi
     echo "load at start: $(loadinfo)"
 } > "$OUT/env.txt"
 cat "$OUT/env.txt" >> "$log"
