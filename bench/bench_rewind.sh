@@ -72,6 +72,7 @@
 #   BENCH_DROP_CACHES [1]  BENCH_KEEP [0: remove the clusters at the end]
 #   BENCH_REUSE [0; 1: reuse N and the templates kept by BENCH_KEEP=1]
 #   BENCH_MIN_FREE_GB [40]  BENCH_PORT [55451]  BENCH_RES [results: under BENCH_DIR]
+#   BENCH_DRYRUN [1; 0: skip the untimed dry runs of step 7]
 #   SEGSYNC [build/segsync, copied into BENCH_DIR so rebuilds cannot change it]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -378,6 +379,7 @@ for size in $SIZES; do
         done
     done
     # untimed: what each tool would move, per file
+    [ "${BENCH_DRYRUN:-1}" = 1 ] || continue
     restore "$size"
     as_pg "$SEG" incremental --source-server="$CONN" -n -v "$N" "$T" \
         >"$RES/$size.segsync.dryrun.out" 2>"$RES/$size.segsync.dryrun.err" || log "segsync -n failed"
