@@ -131,7 +131,7 @@ void cli_print_json(FILE *f, const cli_options *o, const ss_counters *c,
     U(blocks_changed);
     U(entries_skipped);
     fprintf(f, ",\"differences\":%lu,\"block_size\":%u,\"jobs\":%u,\"io\":", differences,
-            o->block_size, x->jobs);
+            atomic_load(&c->block_size) ? atomic_load(&c->block_size) : o->block_size, x->jobs);
     json_str(f, x->io);
     if (x->outcome) {
         fputs(",\"outcome\":", f);

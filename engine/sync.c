@@ -735,6 +735,7 @@ int ss_sync(ss_source *src, const char *target_root, const ss_sync_opts *o,
     size_t n = 0;
     int rc = -1;
 
+    atomic_store(&ctr->block_size, e.bs);
     atomic_store(&ctr->phase, SS_PHASE_LIST);
     /* The source is listed (and so reached and checked) before anything in
      * the target is touched. */

@@ -47,6 +47,8 @@ typedef struct {
     _Atomic uint64_t dirs_created;
     _Atomic uint64_t links_created;
     _Atomic uint64_t entries_skipped;   /* special files left out */
+    _Atomic uint32_t block_size;        /* comparison unit of the last pass
+                                         * (a cluster's BLCKSZ in PG mode) */
     _Atomic int phase;
 } ss_counters;
 
