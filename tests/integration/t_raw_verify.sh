@@ -4,7 +4,8 @@
 # full prints a plan and changes nothing (target and outside sentinel hashed
 # with metadata before and after). Then, with the source read through the
 # agent over a pipe and over TCP: every kind of difference; over the pipe
-# also the dry runs.
+# also a differential dry run (it reads the source's block hashes; full's
+# reads nothing of the source's data) and one into a missing target.
 . "$(dirname "$0")/lib.sh"
 
 SRC=$T/src DST=$T/dst OUT=$T/outside
@@ -163,7 +164,7 @@ for via in $VIAS; do
     # (every_difference flips a byte of a same-size, same-mtime file too.)
     [ "$via" = pipe ] || continue
     log "through $via: dry runs change nothing; into a missing target, create nothing"
-    dry_runs differential:-n full:--dry-run
+    dry_runs differential:-n
     run_ss "r$via.drynew" full --raw -n "$SRC" "$T/not-there"
     expect_rc "r$via.drynew" 0
     [ -e "$T/not-there" ] && fail "full --dry-run through $via created the target directory"
