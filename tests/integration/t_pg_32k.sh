@@ -108,10 +108,9 @@ sent=$(num_field "$W/diff.out" bytes_transferred)
 blocks=$(num_field "$W/diff.out" blocks_changed)
 echo "differential: bytes_transferred=$sent bytes_total=$total blocks_changed=$blocks"
 # The engine compares in the cluster's BLCKSZ (engine/recovery/pgcommon.c);
-# the summary's block_size field is expected to say so. Not a failed check
-# yet: it reported the raw-mode default (8192) when this test was written.
+# the summary's block_size field says so.
 jbs=$(json_field "$W/diff.out" block_size)
-[ "$jbs" = 32768 ] || echo "NOTE: the JSON summary says block_size=$jbs on a 32 KiB cluster (known: cli/report.c prints the --block-size option, not the cluster's BLCKSZ)"
+[ "$jbs" = 32768 ] || fail "the JSON summary says block_size=$jbs on a 32 KiB cluster (expected the cluster's BLCKSZ, 32768)"
 [ "$sent" -gt 0 ] || fail "differential transferred nothing"
 [ $((sent * 2)) -lt "$total" ] || fail "differential sent more than half of the tree ($sent of $total)"
 [ -f "$M/standby.signal" ] || fail "-R: no standby.signal"
