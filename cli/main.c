@@ -242,11 +242,20 @@ static int run(const cli_options *o)
         ss_source *src = NULL;
         ss_walk_opts wo = { .skipped = on_skipped, .ctx = &sk };
         rc = open_raw_source(o, &wo, &src, &err);
+        /* Through the agent the listing is filtered here: a view reports
+         * what it leaves out (sockets, fifos) as a local walk does. */
+        ss_source *view = NULL;
+        if (rc == 0 && o->remote_host[0])
+            rc = ss_source_remote_subtree(src, "", &wo, 0, &view, &err);
         if (rc == 0) {
-            rc = ss_sync(src, o->target, &so, &ctr, &err);
-            wire = src->ops->wire_bytes(src);
-            src->ops->destroy(src);
+            ss_source *use = view ? view : src;
+            rc = ss_sync(use, o->target, &so, &ctr, &err);
+            wire = use->ops->wire_bytes(use);
         }
+        if (view)
+            view->ops->destroy(view);
+        if (src)
+            src->ops->destroy(src);
     } else {
         ss_pgsrc *psrc = NULL;
         rc = open_pg_source(o, jobs, &psrc, &err);

@@ -60,18 +60,15 @@ specials() {
     rm -rf "$_d"
     run_ss "$1" full --raw --json "$_s" "$_d"
     expect_rc "$1" 0
-    if via_remote; then
-        # TODO(agent specials): through the agent a skipped special file is
-        # neither warned about nor counted in entries_skipped (locally it is
-        # both); assert that once the agent reports it.
-        echo "note: through $SS_VIA: entries_skipped $(json_field "$T/$1.out" entries_skipped)," \
-             "stderr: $(grep -c "fifo in src" "$T/$1.err" || true) line(s) naming the fifo"
-    else
-        grep -q "fifo in src" "$T/$1.err" || { show "$T/$1.err"; fail "the skipped fifo is not reported on stderr"; }
-        case $_sp in *chardev*)
-            grep -q "chardev" "$T/$1.err" || { show "$T/$1.err"; fail "the skipped device is not reported"; };;
-        esac
-    fi
+    # Locally and through the agent alike: warned about and counted.
+    grep -q "fifo in src" "$T/$1.err" || { show "$T/$1.err"; fail "the skipped fifo is not reported on stderr (through $SS_VIA)"; }
+    _n=1
+    case $_sp in *chardev*)
+        _n=2
+        grep -q "chardev" "$T/$1.err" || { show "$T/$1.err"; fail "the skipped device is not reported (through $SS_VIA)"; };;
+    esac
+    [ "$(json_field "$T/$1.out" entries_skipped)" = "$_n" ] ||
+        fail "entries_skipped is $(json_field "$T/$1.out" entries_skipped), expected $_n (through $SS_VIA)"
     [ -e "$_d/fifo in src" ] || [ -L "$_d/fifo in src" ] && fail "the fifo was copied"
     [ -e "$_d/odd names/chardev" ] && fail "the device was copied"
     run_ss "$1.d" differential --raw --json "$_s" "$_d"
