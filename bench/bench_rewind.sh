@@ -73,6 +73,7 @@
 #   BENCH_REUSE [0; 1: reuse N and the templates kept by BENCH_KEEP=1]
 #   BENCH_MIN_FREE_GB [40]  BENCH_PORT [55451]  BENCH_RES [results: under BENCH_DIR]
 #   BENCH_DRYRUN [1; 0: skip the untimed dry runs of step 7]
+#   BENCH_VERIFY [1; 0: do not start the rewound copies (a re-run of a set already checked)]
 #   SEGSYNC [build/segsync, copied into BENCH_DIR so rebuilds cannot change it]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -375,7 +376,7 @@ for size in $SIZES; do
         for k in $(seq 0 $((nc - 1))); do
             name=${CONT[$(( (k + r - 1) % nc ))]}
             run_timed "$size" "$r" "$name"
-            [ "$r" = 1 ] && verify "$size" "$name"
+            [ "$r" = 1 ] && [ "${BENCH_VERIFY:-1}" = 1 ] && verify "$size" "$name"
         done
     done
     # untimed: what each tool would move, per file
