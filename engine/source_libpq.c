@@ -130,61 +130,6 @@ static int parse_i64(const char *s, int64_t *v)
     return 0;
 }
 
-/* What ss_walk would hand a filter for e. */
-static void synth_stat(const ss_entry *e, struct stat *st)
-{
-    memset(st, 0, sizeof *st);
-    st->st_mode = (e->type == SS_FT_DIR ? S_IFDIR : e->type == SS_FT_LNK ? S_IFLNK : S_IFREG) | e->mode;
-    st->st_size = e->type == SS_FT_LNK && e->link ? (off_t)strlen(e->link) : (off_t)e->size;
-    st->st_mtim.tv_sec = (time_t)e->mtime_sec;
-    st->st_uid = e->uid;
-    st->st_gid = e->gid;
-    st->st_nlink = e->type == SS_FT_DIR ? 2 : 1;
-}
-
-/* Apply the walk options to a sorted listing in place: a directory always
- * comes right before its contents, so a refused one drops the run of paths
- * under it that follows. */
-static int apply_walk_opts(const ss_walk_opts *o, ss_entry_list *l, ss_err *err)
-{
-    char *dropped = NULL;
-    size_t dlen = 0, k = 0;
-    for (size_t i = 0; i < l->n; i++) {
-        ss_entry *e = &l->v[i];
-        int keep = 1;
-        if (dropped && !strncmp(e->path, dropped, dlen) && e->path[dlen] == '/') {
-            keep = 0;
-        } else if (o->filter) {
-            struct stat st;
-            synth_stat(e, &st);
-            keep = o->filter(o->ctx, e->path, &st);
-            if (!keep && e->type == SS_FT_DIR) {
-                free(dropped);
-                dlen = strlen(e->path);
-                if (!(dropped = strdup(e->path))) {
-                    for (size_t j = i; j < l->n; j++) {
-                        free(l->v[j].path);
-                        free(l->v[j].link);
-                    }
-                    l->n = k;
-                    return ss_seterr(err, SS_EINTERNAL, ENOMEM, "out of memory");
-                }
-            }
-        }
-        if (keep) {
-            l->v[k++] = *e;
-        } else {
-            free(e->path);
-            free(e->link);
-        }
-    }
-    free(dropped);
-    l->n = k;
-    if (o->finish && o->finish(o->ctx, l, err) < 0)
-        return -1;
-    return 0;
-}
-
 static int pq_list(ss_source *s, ss_entry_list *out, ss_err *err)
 {
     pq_source *ps = (pq_source *)s;
@@ -254,7 +199,7 @@ static int pq_list(ss_source *s, ss_entry_list *out, ss_err *err)
     if (rc == 0) {
         ss_entry_list_sort(out);
         if (ps->has_wo)
-            rc = apply_walk_opts(&ps->wo, out, err);
+            rc = ss_walk_apply_opts(&ps->wo, out, err);
     }
     if (rc < 0) {
         ss_entry_list_free(out);

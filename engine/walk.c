@@ -248,3 +248,69 @@ int ss_walk(const char *root, const ss_walk_opts *opts, ss_entry_list *out, ss_e
     close(fd);
     return rc;
 }
+
+/* See walk.h. "Other" files become sockets: a listing does not say which
+ * kind they were. */
+void ss_entry_stat(const ss_entry *e, struct stat *st)
+{
+    memset(st, 0, sizeof *st);
+    static const mode_t fmt[] = { [SS_FT_REG] = S_IFREG, [SS_FT_DIR] = S_IFDIR,
+                                  [SS_FT_LNK] = S_IFLNK, [SS_FT_OTHER] = S_IFSOCK };
+    st->st_mode = fmt[e->type] | (mode_t)e->mode;
+    st->st_size = e->type == SS_FT_LNK && e->link ? (off_t)strlen(e->link) : (off_t)e->size;
+    st->st_mtim.tv_sec = (time_t)e->mtime_sec;
+    st->st_mtim.tv_nsec = e->mtime_nsec;
+    st->st_uid = e->uid;
+    st->st_gid = e->gid;
+    st->st_nlink = e->type == SS_FT_DIR ? 2 : 1;
+}
+
+/* Apply ss_walk's options to a sorted listing, as ss_walk would have: the
+ * filter sees every entry whose directory was kept (a refused directory
+ * drops its contents unseen), "other" files are reported to `skipped`
+ * unless kept, `finish` runs last. Without options, "other" files are
+ * dropped silently (ss_walk with NULL options). */
+int ss_walk_apply_opts(const ss_walk_opts *o, ss_entry_list *l, ss_err *err)
+{
+    size_t k = 0;
+    char *dropped = NULL;   /* a refused directory: its contents follow it */
+    size_t dlen = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        ss_entry *e = &l->v[i];
+        int keep = 1;
+        if (dropped && strncmp(e->path, dropped, dlen) == 0 && e->path[dlen] == '/') {
+            keep = 0;
+        } else {
+            free(dropped);
+            dropped = NULL;
+            if (o && o->filter) {
+                struct stat st;
+                ss_entry_stat(e, &st);
+                if (!o->filter(o->ctx, e->path, &st)) {
+                    keep = 0;
+                    if (e->type == SS_FT_DIR) {
+                        dropped = e->path;  /* taken over */
+                        dlen = strlen(dropped);
+                        e->path = NULL;
+                    }
+                }
+            }
+            if (keep && e->type == SS_FT_OTHER && !(o && o->keep_other)) {
+                keep = 0;
+                if (o && o->skipped)
+                    o->skipped(o->ctx, e->path, "not a regular file, directory or symlink");
+            }
+        }
+        if (keep) {
+            l->v[k++] = *e;
+        } else {
+            free(e->path);
+            free(e->link);
+        }
+    }
+    free(dropped);
+    l->n = k;
+    if (o && o->finish && o->finish(o->ctx, l, err) < 0)
+        return -1;
+    return 0;
+}

@@ -59,6 +59,14 @@ int ss_walk_fd(int rootfd, const char *root_name, const ss_walk_opts *opts,
                ss_entry_list *out, ss_err *err);
 
 void ss_entry_list_free(ss_entry_list *l);
+
+/* For a listing that did not come from ss_walk (an agent, a server):
+ * the struct stat ss_walk would hand a filter for e, and ss_walk's options
+ * applied to a sorted list in place, as ss_walk would have (a refused
+ * directory drops its contents unseen, "other" files go to `skipped`
+ * unless keep_other, `finish` last; o NULL drops "other" files silently). */
+void ss_entry_stat(const ss_entry *e, struct stat *st);
+int ss_walk_apply_opts(const ss_walk_opts *o, ss_entry_list *l, ss_err *err);
 /* Append a copy of e (strings duplicated). */
 int ss_entry_list_push(ss_entry_list *l, const ss_entry *e, ss_err *err);
 void ss_entry_list_sort(ss_entry_list *l);
