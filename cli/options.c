@@ -57,7 +57,8 @@ void cli_usage(FILE *f)
 "                         byte-identical to SOURCE\n"
 "      --rsh=CMD          command that reaches HOST (default ssh)\n"
 "      --remote-path=PATH segsync on the source host (default segsync)\n"
-"      --compress=zstd[:LEVEL]|none  compression on the wire (default zstd)\n"
+"      --compress=zstd[:LEVEL]|none  compression on the wire (default zstd:\n"
+"                         the level adapts to the link; zstd:LEVEL fixes it)\n"
 "      --token-file=FILE  shared secret for segsync:// and serve --listen (mode 600)\n"
 "      --listen=ADDR:PORT serve: listen on TCP there (e.g. 127.0.0.1:7070, [::1]:7070)\n"
 "      --timeout=SECONDS  connect and idle timeout (default 60; serve --listen 300)\n"
@@ -201,7 +202,7 @@ int cli_parse(int argc, char **argv, cli_options *o)
     o->block_size = 8192;
     o->fast_checkpoint = 1;
     o->greenplum = -1;
-    o->compress = (ss_zopt){ SS_Z_ZSTD, SS_Z_DEFAULT_LEVEL };
+    o->compress = (ss_zopt){ SS_Z_ZSTD, SS_Z_DEFAULT_LEVEL, 1 };
     enum { OPT_RAW = 256, OPT_BS, OPT_IO, OPT_JSON, OPT_SERVER, OPT_SLOT, OPT_CKPT, OPT_DIFF,
            OPT_DBID, OPT_GP, OPT_RSH, OPT_RPATH, OPT_COMPRESS, OPT_LISTEN, OPT_TOKEN,
            OPT_TIMEOUT, OPT_MAXRATE };

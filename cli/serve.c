@@ -193,6 +193,7 @@ int cli_serve_listen(const cli_options *o)
         int fd = accept4(lfd, (struct sockaddr *)&pa, &pl, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd < 0)
             continue;       /* EAGAIN (the client went away), EMFILE: try again later */
+        ss_tcp_tune(fd);
         char peer[128];
         addr_name(&pa, peer, sizeof peer);
         reap(kids, &nkids);

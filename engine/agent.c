@@ -273,7 +273,8 @@ static int send_run(void *ctx, uint64_t off, const void *data, size_t len, ss_er
     m.u.range_data.len = (uint32_t)len;
     m.u.range_data.hash_kind = SS_HASH_XXH3_128;
     m.u.range_data.data = data;
-    if (send_answer(sc->a, &m, err) < 0) {
+    /* Not flushed: RANGE_END (or the error) that follows flushes them all. */
+    if (ss_session_send_more(sc->a->s, &m, err) < 0) {
         sc->send_failed = 1;
         return -1;
     }
@@ -674,7 +675,7 @@ static int handshake(agent *a, const ss_agent_opts *o, ss_err *err)
         return -1;
     a->caps = reply.u.hello.caps;
     if (reply.u.hello.caps & SS_CAP_ZSTD)
-        return ss_session_compress(a->s, o->compress.level, err);
+        return ss_session_compress(a->s, &o->compress, err);
     return 0;
 }
 
@@ -729,7 +730,7 @@ static int authenticate(agent *a, const ss_auth_token *t, ss_err *err)
 
 int ss_agent_serve(const char *root, int rfd, int wfd, const ss_agent_opts *o, ss_err *err)
 {
-    ss_agent_opts dflt = { .compress = { SS_Z_ZSTD, SS_Z_DEFAULT_LEVEL } };
+    ss_agent_opts dflt = { .compress = { SS_Z_ZSTD, SS_Z_DEFAULT_LEVEL, 1 } };
     if (!o)
         o = &dflt;
     agent a;

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,7 @@ typedef struct pending {
     pthread_cond_t cv;
     data_run *runs;
     size_t nruns, cap;
+    size_t unsignaled;      /* bytes of runs announced without a wake-up */
     int done;               /* 1 RANGE_END / FILE_DATA, 2 RANGE_GONE, -1 failed (err) */
     ss_err err;
     /* REQ_FILE: at most fmax bytes; the answer (malloc'd, NUL after flen) */
@@ -83,6 +85,11 @@ struct remote_source {
     ss_keepalive *ka;       /* SS_CAP_KEEPALIVE: PINGs on silence, PONGs */
     pid_t child;
     char *subdir;           /* NULL = the agent's ROOT */
+    /* The engine runs more workers than CPUs so that enough requests are
+     * in flight to cover the round trip; this lets only as many of them
+     * read and hash the target's chunk at once as there are CPUs, so the
+     * rest wait for answers instead of thrashing the caches. */
+    sem_t cpu_gate;
 };
 
 /* Why the agent's process ended, for the message of a dropped connection. */
@@ -169,7 +176,14 @@ static int on_data(remote_source *rs, const ss_msg_range_data *d, ss_err *err)
         p->cap = cap;
     }
     p->runs[p->nruns++] = (data_run){ d->off, d->len, d->hash_kind, d->hash };
-    pthread_cond_signal(&p->cv);
+    /* The runs of one range arrive in a burst closed by RANGE_END, which
+     * wakes the worker; waking it for every 8 KiB run as well costs a
+     * futex round trip each. Large answers still stream. */
+    p->unsignaled += d->len;
+    if (p->unsignaled >= (1u << 20)) {
+        p->unsignaled = 0;
+        pthread_cond_signal(&p->cv);
+    }
     pthread_mutex_unlock(&rs->mu);
     return 0;
 }
@@ -555,8 +569,14 @@ static int view_range(ss_source *s, ss_worker *w, const ss_range_req *req, ss_ts
     const ss_sig *t = NULL;
     size_t nt = 0;
     /* Signatures first: they travel in the request. */
-    if (req->compare && tsig(tctx, &t, &nt, err) < 0)
-        return -1;
+    if (req->compare) {
+        while (sem_wait(&rs->cpu_gate) < 0 && errno == EINTR)
+            ;
+        int trc = tsig(tctx, &t, &nt, err);
+        sem_post(&rs->cpu_gate);
+        if (trc < 0)
+            return -1;
+    }
     size_t nblocks = (size_t)((req->len + req->block_size - 1) / req->block_size);
     if (nt > nblocks)
         nt = nblocks;
@@ -631,6 +651,7 @@ static void remote_destroy(ss_source *s)
     pthread_cond_destroy(&rs->list_cv);
     pthread_mutex_destroy(&rs->list_mu);
     pthread_mutex_destroy(&rs->mu);
+    sem_destroy(&rs->cpu_gate);
     free(rs->name);
     free(rs->subdir);
     free(rs);
@@ -823,7 +844,7 @@ static int handshake(remote_source *rs, const ss_zopt *z, ss_err *err)
     else {
         rs->caps = m.u.hello.caps;
         if ((m.u.hello.caps & SS_CAP_ZSTD) && z && z->mode == SS_Z_ZSTD)
-            rc = ss_session_compress(rs->s, z->level, err);
+            rc = ss_session_compress(rs->s, z, err);
     }
     ss_msg_free(&m);
     return rc;
@@ -857,6 +878,8 @@ static int open_session(ss_source **out, const char *name, int rfd, int wfd,
     pthread_mutex_init(&rs->mu, NULL);
     pthread_mutex_init(&rs->list_mu, NULL);
     pthread_cond_init(&rs->list_cv, NULL);
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    sem_init(&rs->cpu_gate, 0, ncpu > 0 ? (unsigned)ncpu : 1);
     ss_iostream_opts io = { .idle_timeout_ms = o->idle_timeout_ms, .max_rate = o->max_rate,
                             .own_fds = 1 };
     if (ss_session_open_io(&rs->s, rfd, wfd, &io, err) < 0) {
@@ -967,10 +990,12 @@ int ss_source_remote_spawn(ss_source **out, const ss_remote_spec *spec, ss_err *
                                                                       : "segsync");
     char *rdir = shell_word(spec->dir && *spec->dir ? spec->dir : ".");
     char zarg[32];
-    if (spec->compress.mode == SS_Z_ZSTD)
-        snprintf(zarg, sizeof zarg, "--compress=zstd:%d", spec->compress.level);
-    else
+    if (spec->compress.mode != SS_Z_ZSTD)
         snprintf(zarg, sizeof zarg, "--compress=none");
+    else if (spec->compress.adapt)
+        snprintf(zarg, sizeof zarg, "--compress=zstd");
+    else
+        snprintf(zarg, sizeof zarg, "--compress=zstd:%d", spec->compress.level);
     size_t nw = 0;
     for (const char *p = rsh; *p; p++)
         nw++;

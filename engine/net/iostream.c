@@ -103,6 +103,14 @@ int ss_iostream_open(ss_iostream **out, int rfd, int wfd, const ss_iostream_opts
     }
     struct stat st;
     s->wsock = fstat(wfd, &st) == 0 && S_ISSOCK(st.st_mode);
+    /* A pipe (to ssh, or ssh's to us) holds 64 KiB by default: the sender
+     * then stalls on every few compressed blocks until the reader catches
+     * up, and the two sides run in lock-step instead of overlapping. Ask
+     * for 1 MiB (the unprivileged maximum by default); a refusal is fine. */
+    if (!s->wsock && S_ISFIFO(st.st_mode))
+        (void)fcntl(wfd, F_SETPIPE_SZ, 1 << 20);
+    if (rfd != wfd && fstat(rfd, &st) == 0 && S_ISFIFO(st.st_mode))
+        (void)fcntl(rfd, F_SETPIPE_SZ, 1 << 20);
     bucket_init(&s->rb, opts->max_rate);
     bucket_init(&s->wb, opts->max_rate);
     *out = s;
@@ -301,12 +309,19 @@ static int connect_one(const struct addrinfo *ai, int timeout_ms, int *fd_out)
             return soerr;
         }
     }
-    int one = 1;
-    /* Requests are small and flushed one by one: do not let Nagle hold them. */
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    ss_tcp_tune(fd);
     *fd_out = fd;
     return 0;
+}
+
+void ss_tcp_tune(int fd)
+{
+    int one = 1;
+    /* Messages are flushed one by one and a small one (RANGE_END) often
+     * follows a large one: with Nagle it waits for the peer's delayed ACK,
+     * ~40 ms per request. */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
 }
 
 int ss_iostream_connect(ss_iostream **out, const char *host, const char *port,
@@ -393,9 +408,7 @@ int ss_tcp_accept(int lfd, int timeout_ms, int *fd_out, ss_err *err)
             return ss_seterr(err, SS_EINTERNAL, errno, "cannot wait for a connection");
         int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
         if (fd >= 0) {
-            int one = 1;
-            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-            setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+            ss_tcp_tune(fd);
             *fd_out = fd;
             return 0;
         }

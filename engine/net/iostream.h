@@ -47,6 +47,10 @@ int ss_iostream_connect(ss_iostream **out, const char *host, const char *port,
 int ss_tcp_connect(const char *host, const char *port, int connect_timeout_ms, int *fd,
                    ss_err *err);
 
+/* TCP_NODELAY and SO_KEEPALIVE on a connected socket (both ends want
+ * them; ss_tcp_connect and ss_tcp_accept already do it). */
+void ss_tcp_tune(int fd);
+
 /* A listening TCP socket on host (NULL = every address) and port. */
 int ss_tcp_listen(const char *host, const char *port, int *fd, ss_err *err);
 /* Accept one connection within timeout_ms (0 = wait forever): the socket. */

@@ -56,7 +56,7 @@ int ss_session_open_io(ss_session **out, int rfd, int wfd, const ss_iostream_opt
     pthread_mutex_init(&s->wmu, NULL);
     ss_frame_dec_init(&s->fd, 0);
     ss_wbuf_init(&s->wb, SS_FRAME_MAX_PAYLOAD + SS_FRAME_HDR);
-    ss_zopt none = { SS_Z_NONE, 0 };
+    ss_zopt none = { SS_Z_NONE, 0, 0 };
     if (ss_iostream_open(&s->io, rfd, wfd, io, err) < 0 ||
         ss_zdec_new(&s->zd, SS_Z_NONE, raw_read, s, err) < 0 ||
         ss_zenc_new(&s->ze, &none, ss_iostream_write_fn, s->io, err) < 0) {
@@ -67,7 +67,7 @@ int ss_session_open_io(ss_session **out, int rfd, int wfd, const ss_iostream_opt
     return 0;
 }
 
-int ss_session_compress(ss_session *s, int level, ss_err *err)
+int ss_session_compress(ss_session *s, const ss_zopt *zo, ss_err *err)
 {
     /* Whatever was read past the HELLO is already compressed. */
     if (s->rpos < s->rlen) {
@@ -84,7 +84,7 @@ int ss_session_compress(ss_session *s, int level, ss_err *err)
     }
     ss_zdec *zd;
     ss_zenc *ze;
-    ss_zopt z = { SS_Z_ZSTD, level };
+    ss_zopt z = { SS_Z_ZSTD, zo->level, zo->adapt };
     if (ss_zdec_new(&zd, SS_Z_ZSTD, raw_read, s, err) < 0)
         return -1;
     if (ss_zenc_new(&ze, &z, ss_iostream_write_fn, s->io, err) < 0) {
@@ -116,6 +116,19 @@ int ss_session_send(ss_session *s, const ss_msg *m, ss_err *err)
     int rc = ss_msg_encode(&s->wb, m, err);
     if (rc == 0)
         rc = flush_locked(s, err);
+    pthread_mutex_unlock(&s->wmu);
+    return rc;
+}
+
+int ss_session_send_more(ss_session *s, const ss_msg *m, ss_err *err)
+{
+    pthread_mutex_lock(&s->wmu);
+    ss_wbuf_reset(&s->wb);
+    int rc = ss_msg_encode(&s->wb, m, err);
+    if (rc == 0 && s->wb.bad)
+        rc = ss_seterr(err, SS_EINTERNAL, 0, "message too large to send");
+    if (rc == 0)
+        rc = ss_zenc_write(s->ze, s->wb.p, s->wb.len, err);
     pthread_mutex_unlock(&s->wmu);
     return rc;
 }

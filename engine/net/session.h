@@ -33,11 +33,17 @@ int ss_session_open(ss_session **out, int rfd, int wfd, int own_fds, ss_err *err
 int ss_session_open_io(ss_session **out, int rfd, int wfd, const ss_iostream_opts *io,
                        ss_err *err);
 
-/* Switch both directions to zstd (after the HELLOs). level for sending. */
-int ss_session_compress(ss_session *s, int level, ss_err *err);
+/* Switch both directions to zstd (after the HELLOs). zo: the level (and
+ * whether it adapts) for sending. */
+int ss_session_compress(ss_session *s, const ss_zopt *zo, ss_err *err);
 
 /* Send one message (or one LIST_ENTRY batch of e[0..n), *taken entries). */
 int ss_session_send(ss_session *s, const ss_msg *m, ss_err *err);
+/* The same without the flush: the message may wait in the compressor
+ * until this thread (or any other) sends the next flushed message. For a
+ * burst of messages that ends with a flushed one (RANGE_DATA runs, then
+ * RANGE_END): one write and one wake-up of the peer instead of one each. */
+int ss_session_send_more(ss_session *s, const ss_msg *m, ss_err *err);
 int ss_session_send_list(ss_session *s, const ss_entry *e, size_t n, size_t *taken,
                          ss_err *err);
 

@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zstd.h>
 #include <zstd_errors.h>
 
@@ -12,11 +13,11 @@ int ss_zopt_parse(const char *s, ss_zopt *out, ss_err *err)
     if (!s)
         return ss_seterr(err, SS_EUSAGE, 0, "missing compression option");
     if (strcmp(s, "none") == 0) {
-        *out = (ss_zopt){ SS_Z_NONE, 0 };
+        *out = (ss_zopt){ SS_Z_NONE, 0, 0 };
         return 0;
     }
     if (strcmp(s, "zstd") == 0) {
-        *out = (ss_zopt){ SS_Z_ZSTD, SS_Z_DEFAULT_LEVEL };
+        *out = (ss_zopt){ SS_Z_ZSTD, SS_Z_DEFAULT_LEVEL, 1 };
         return 0;
     }
     if (strncmp(s, "zstd:", 5) == 0) {
@@ -31,7 +32,7 @@ int ss_zopt_parse(const char *s, ss_zopt *out, ss_err *err)
         }
         if (level < 1 || level > SS_Z_MAX_LEVEL)
             goto bad;
-        *out = (ss_zopt){ SS_Z_ZSTD, level };
+        *out = (ss_zopt){ SS_Z_ZSTD, level, 0 };
         return 0;
     }
 bad:
@@ -43,6 +44,11 @@ bad:
 
 /* ---- compression ------------------------------------------------------- */
 
+/* How much plain input, and how long, before the adaptive level may move:
+ * enough that one slow write or one burst does not swing it. */
+#define ADAPT_WINDOW_BYTES (8u << 20)
+#define ADAPT_WINDOW_NS (10ull * 1000 * 1000)
+
 struct ss_zenc {
     ss_zmode mode;
     ZSTD_CCtx *cctx;
@@ -51,7 +57,20 @@ struct ss_zenc {
     ss_zwrite_fn write;
     void *ctx;
     uint64_t in_bytes, out_bytes;
+    int level, adapt;
+    /* adaptive: this window's plain bytes, ns compressing, ns writing; the
+     * direction of the next step and the previous window's throughput */
+    uint64_t win_in, win_comp_ns, win_write_ns;
+    int dir;
+    double last_tput;
 };
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 int ss_zenc_new(ss_zenc **out, const ss_zopt *opt, ss_zwrite_fn write, void *ctx,
                 ss_err *err)
@@ -69,6 +88,9 @@ int ss_zenc_new(ss_zenc **out, const ss_zopt *opt, ss_zwrite_fn write, void *ctx
         z->cctx = ZSTD_createCCtx();
         int level = opt->level < 1 ? 1 : opt->level > SS_Z_MAX_LEVEL ? SS_Z_MAX_LEVEL
                                                                      : opt->level;
+        z->level = level;
+        z->adapt = opt->adapt;
+        z->dir = 1;
         if (!z->out || !z->cctx ||
             ZSTD_isError(ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_compressionLevel, level))) {
             ss_zenc_free(z);
@@ -84,14 +106,21 @@ static int compress(ss_zenc *z, const void *p, size_t n, ZSTD_EndDirective mode,
     ZSTD_inBuffer in = { p, n, 0 };
     for (;;) {
         ZSTD_outBuffer o = { z->out, z->out_size, 0 };
+        uint64_t t0 = z->adapt ? now_ns() : 0;
         size_t ret = ZSTD_compressStream2(z->cctx, &o, &in, mode);
         if (ZSTD_isError(ret))
             return ss_seterr(err, SS_EINTERNAL, 0, "zstd compression failed: %s",
                              ZSTD_getErrorName(ret));
+        uint64_t t1 = z->adapt ? now_ns() : 0;
         if (o.pos) {
             if (z->write(z->ctx, z->out, o.pos, err) < 0)
                 return -1;
             z->out_bytes += o.pos;
+        }
+        if (z->adapt) {
+            z->win_comp_ns += t1 - t0;
+            if (o.pos)
+                z->win_write_ns += now_ns() - t1;
         }
         /* continue: done once the input is taken; flush/end: once zstd has
          * nothing left to give. */
@@ -100,9 +129,55 @@ static int compress(ss_zenc *z, const void *p, size_t n, ZSTD_EndDirective mode,
     }
 }
 
+/* At a message boundary, everything written so far has reached the sink:
+ * the frame can end here at the cost of a few bytes.
+ *
+ * The thread that compresses also waits for the sink, so what it achieves
+ * is plain bytes / (time compressing + time writing). A faster level costs
+ * less of the first and more of the second; which one wins depends on the
+ * link and on who else wants the CPU (on a shared host, ssh and the reader
+ * slow down when we compress harder). So the level climbs the measured
+ * throughput: one step per window in the current direction, and the
+ * direction turns when a window was clearly slower than the one before. */
+static int adapt_level(ss_zenc *z, ss_err *err)
+{
+    uint64_t ns = z->win_comp_ns + z->win_write_ns;
+    if (z->win_in < ADAPT_WINDOW_BYTES || ns < ADAPT_WINDOW_NS)
+        return 0;
+    double tput = (double)z->win_in / (double)ns;
+    if (z->last_tput > 0 && tput < 0.97 * z->last_tput)
+        z->dir = -z->dir;
+    z->last_tput = tput;
+    z->win_in = z->win_comp_ns = z->win_write_ns = 0;
+    int next = z->level + z->dir;
+    if (next == 0)              /* zstd reads 0 as "default" (3) */
+        next = z->dir;
+    if (next > SS_Z_ADAPT_MAX || next < SS_Z_ADAPT_MIN) {
+        z->dir = -z->dir;       /* at an end: probe back next time */
+        return 0;
+    }
+    z->adapt = 0;               /* the frame's end is not part of any window */
+    int rc = compress(z, NULL, 0, ZSTD_e_end, err);
+    z->adapt = 1;
+    if (rc < 0)
+        return -1;
+    size_t r = ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_compressionLevel, next);
+    if (ZSTD_isError(r))
+        return ss_seterr(err, SS_EINTERNAL, 0, "zstd: cannot set level %d: %s", next,
+                         ZSTD_getErrorName(r));
+    z->level = next;
+    return 0;
+}
+
+int ss_zenc_level(const ss_zenc *z)
+{
+    return z->mode == SS_Z_ZSTD ? z->level : 0;
+}
+
 int ss_zenc_write(ss_zenc *z, const void *p, size_t n, ss_err *err)
 {
     z->in_bytes += n;
+    z->win_in += n;
     if (z->mode == SS_Z_NONE) {
         if (n && z->write(z->ctx, p, n, err) < 0)
             return -1;
@@ -114,7 +189,11 @@ int ss_zenc_write(ss_zenc *z, const void *p, size_t n, ss_err *err)
 
 int ss_zenc_flush(ss_zenc *z, ss_err *err)
 {
-    return z->mode == SS_Z_NONE ? 0 : compress(z, NULL, 0, ZSTD_e_flush, err);
+    if (z->mode == SS_Z_NONE)
+        return 0;
+    if (compress(z, NULL, 0, ZSTD_e_flush, err) < 0)
+        return -1;
+    return z->adapt ? adapt_level(z, err) : 0;
 }
 
 int ss_zenc_end(ss_zenc *z, ss_err *err)

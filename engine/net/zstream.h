@@ -36,9 +36,22 @@ typedef enum { SS_Z_NONE = 0, SS_Z_ZSTD = 1 } ss_zmode;
 typedef struct {
     ss_zmode mode;
     int level;              /* 1 .. SS_Z_MAX_LEVEL, for SS_Z_ZSTD */
+    /* Adaptive level, starting at `level`: the encoder measures, between
+     * message boundaries, the plain bytes it got through per second of
+     * compressing plus handing bytes to the sink (the connection), and
+     * moves the level a step at a time toward higher throughput, between
+     * zstd's fast level SS_Z_ADAPT_MIN and SS_Z_ADAPT_MAX: higher on a slow
+     * link (fewer bytes to wait for), lower on a fast link or a busy CPU.
+     * A change closes the current zstd frame and opens the next (the
+     * receiver sees one stream of frames, as after ss_zenc_end). */
+    int adapt;
 } ss_zopt;
 
-/* Parse "none", "zstd" or "zstd:LEVEL" (LEVEL 1..19). SS_EUSAGE otherwise. */
+#define SS_Z_ADAPT_MIN (-5)
+#define SS_Z_ADAPT_MAX 12
+
+/* Parse "none", "zstd" (adaptive, from level SS_Z_DEFAULT_LEVEL) or
+ * "zstd:LEVEL" (fixed; LEVEL 1..19). SS_EUSAGE otherwise. */
 int ss_zopt_parse(const char *s, ss_zopt *out, ss_err *err);
 
 /* Where compressed bytes go / come from (an ss_iostream, a buffer in tests).
@@ -59,6 +72,8 @@ int ss_zenc_flush(ss_zenc *z, ss_err *err);
 /* End of stream: flush and close the zstd frame. Writing after it starts a
  * new frame. */
 int ss_zenc_end(ss_zenc *z, ss_err *err);
+/* The level in use now (changes over time when adaptive). */
+int ss_zenc_level(const ss_zenc *z);
 uint64_t ss_zenc_bytes_in(const ss_zenc *z);    /* plain bytes written */
 uint64_t ss_zenc_bytes_out(const ss_zenc *z);   /* bytes handed to the sink */
 void ss_zenc_free(ss_zenc *z);

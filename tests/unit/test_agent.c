@@ -109,7 +109,7 @@ static pthread_t start_agent(agent_run *r, const char *root, int fd, ss_zmode z)
     memset(r, 0, sizeof *r);
     r->root = root;
     r->fd = fd;
-    r->o.compress = (ss_zopt){ z, 1 };
+    r->o.compress = (ss_zopt){ z, 1, 0 };
     r->o.workers = 3;
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, agent_thread, r), 0);
@@ -215,7 +215,7 @@ static void roundtrip(fixture *f, ss_zmode z)
     pthread_t at = start_agent(&ar, f->root, sv[1], z);
     ss_source *src;
     ss_err err;
-    ss_zopt zo = { z, 1 };
+    ss_zopt zo = { z, 1, 0 };
     if (ss_source_remote_open(&src, "testhost", sv[0], sv[0], &zo, &err) != 0)
         fail_msg("open: %s", err.msg);
 
@@ -307,7 +307,7 @@ static void test_dead_agent(void **state)
     ss_err err;
     ss_msg m;
     ss_source *src = NULL;
-    ss_zopt none = { SS_Z_NONE, 0 };
+    ss_zopt none = { SS_Z_NONE, 0, 0 };
     (void)f;
     assert_int_equal(ss_session_open(&s, sv[1], sv[1], 1, &err), 0);
     /* A fake agent in a child process: answers HELLO, reads one request

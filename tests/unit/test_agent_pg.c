@@ -147,12 +147,12 @@ static void connect_to(conn *c, const char *root, ss_zmode z)
     memset(c, 0, sizeof *c);
     c->ar.root = root;
     c->ar.fd = sv[1];
-    c->ar.o.compress = (ss_zopt){ z, 1 };
+    c->ar.o.compress = (ss_zopt){ z, 1, 0 };
     c->ar.o.workers = 3;
     c->ar.o.stats = &c->ar.st;
     assert_int_equal(pthread_create(&c->t, NULL, agent_thread, &c->ar), 0);
     ss_err err;
-    ss_zopt zo = { z, 1 };
+    ss_zopt zo = { z, 1, 0 };
     if (ss_source_remote_open(&c->src, "pghost", sv[0], sv[0], &zo, &err) != 0)
         fail_msg("open: %s", err.msg);
 }
@@ -569,7 +569,7 @@ static void test_tablespace_in_subdir(void **state)
     memset(&c, 0, sizeof c);
     c.ar.root = f->dir;
     c.ar.fd = sv[1];
-    c.ar.o.compress = (ss_zopt){ SS_Z_NONE, 0 };
+    c.ar.o.compress = (ss_zopt){ SS_Z_NONE, 0, 0 };
     c.ar.o.stats = &c.ar.st;
     assert_int_equal(pthread_create(&c.t, NULL, agent_thread, &c.ar), 0);
     ss_remote_opts o = { .compress = { SS_Z_NONE, 0 }, .subdir = "root" };
@@ -597,7 +597,7 @@ static void test_tablespace_in_subdir(void **state)
     memset(&c, 0, sizeof c);
     c.ar.root = f->dir;
     c.ar.fd = sv[1];
-    c.ar.o.compress = (ss_zopt){ SS_Z_NONE, 0 };
+    c.ar.o.compress = (ss_zopt){ SS_Z_NONE, 0, 0 };
     c.ar.o.stats = &c.ar.st;
     assert_int_equal(pthread_create(&c.t, NULL, agent_thread, &c.ar), 0);
     o.subdir = "plain";

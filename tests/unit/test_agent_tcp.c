@@ -62,7 +62,7 @@ static pthread_t start_agent(agent_run *r, const char *root, int fd, int idle_ms
     r->fd = fd;
     ss_err e;
     assert_int_equal(ss_auth_token_set(&r->tok, TOKEN, strlen(TOKEN), &e), 0);
-    r->o.compress = (ss_zopt){ SS_Z_ZSTD, 1 };
+    r->o.compress = (ss_zopt){ SS_Z_ZSTD, 1, 0 };
     r->o.workers = 2;
     r->o.token = &r->tok;
     r->o.idle_timeout_ms = idle_ms;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <zstd.h>
@@ -88,7 +89,7 @@ static void test_parse(void **state)
 static void roundtrip(ss_zmode mode, int level, uint64_t seed)
 {
     pipe_t q = { .max_read = 5000, .empty_is_error = 1, .seed = seed };
-    ss_zopt o = { mode, level };
+    ss_zopt o = { mode, level, 0 };
     ss_zenc *e;
     ss_zdec *d;
     ss_err err;
@@ -148,7 +149,7 @@ static void test_truncated_and_corrupt(void **state)
 {
     (void)state;
     pipe_t q = { .max_read = 1 << 20, .seed = 7 };
-    ss_zopt o = { SS_Z_ZSTD, 3 };
+    ss_zopt o = { SS_Z_ZSTD, 3, 0 };
     ss_zenc *e;
     ss_zdec *d;
     ss_err err;
@@ -188,7 +189,7 @@ static void test_bomb_bounded(void **state)
     uint8_t *zeros = calloc(1, big);
     assert_non_null(zeros);
     pipe_t q = { .max_read = 1 << 20, .seed = 9 };
-    ss_zopt o = { SS_Z_ZSTD, 1 };
+    ss_zopt o = { SS_Z_ZSTD, 1, 0 };
     ss_zenc *e;
     ss_zdec *d;
     ss_err err;
@@ -227,6 +228,119 @@ static void test_bomb_bounded(void **state)
     ss_zdec_free(d);
 }
 
+/* A sink as slow as a thin link: 1 ms per 64 KiB handed to it. */
+static int slow_write(void *ctx, const void *p, size_t n, ss_err *err)
+{
+    pipe_t *q = ctx;
+    struct timespec ts = { 0, (long)(n * 1000000 / 65536) };
+    nanosleep(&ts, NULL);
+    return pipe_write(q, p, n, err);
+}
+
+/* nmsg 1 MiB messages, each flushed, half compressible; sets the lowest
+ * and highest level the encoder used, after checking that the stream of
+ * frames decodes to exactly what went in. */
+static void adapt_run(ss_zwrite_fn sink, uint64_t seed, size_t nmsg, int *lo, int *hi)
+{
+    pipe_t q = { .max_read = 1 << 20, .seed = seed };
+    /* Room for everything, touched once: a sink that reallocates and
+     * faults in pages as it goes is not a "fast" sink. */
+    q.cap = nmsg << 20;
+    q.p = malloc(q.cap);
+    assert_non_null(q.p);
+    memset(q.p, 0, q.cap);
+    ss_zopt o = { SS_Z_ZSTD, 1, 1 };
+    ss_zenc *e;
+    ss_zdec *d;
+    ss_err err;
+    assert_int_equal(ss_zenc_new(&e, &o, sink, &q, &err), 0);
+    assert_int_equal(ss_zenc_level(e), 1);
+    size_t mlen = 1u << 20;
+    uint8_t *all = malloc(mlen * nmsg), *got = malloc(mlen * nmsg);
+    assert_non_null(all);
+    assert_non_null(got);
+    uint64_t s = seed;
+    int levels_seen = 0, last = 1;
+    *lo = *hi = 1;
+    for (size_t m = 0; m < nmsg; m++) {
+        uint8_t *msg = all + m * mlen;
+        for (size_t i = 0; i < mlen; i++)
+            msg[i] = (i / 4096) & 1 ? (uint8_t)rnd(&s) : (uint8_t)(rnd(&s) & 15);
+        assert_int_equal(ss_zenc_write(e, msg, mlen, &err), 0);
+        assert_int_equal(ss_zenc_flush(e, &err), 0);
+        if (ss_zenc_level(e) != last)
+            levels_seen++;
+        last = ss_zenc_level(e);
+        assert_true(last >= SS_Z_ADAPT_MIN && last <= SS_Z_ADAPT_MAX && last != 0);
+        *lo = last < *lo ? last : *lo;
+        *hi = last > *hi ? last : *hi;
+    }
+    assert_int_equal(ss_zenc_end(e, &err), 0);
+    assert_int_equal(ss_zdec_new(&d, SS_Z_ZSTD, pipe_read, &q, &err), 0);
+    size_t have = 0;
+    for (;;) {
+        ssize_t n = ss_zdec_read(d, got + have, mlen * nmsg - have + 1 > mlen ? mlen : mlen * nmsg - have + 1, &err);
+        assert_true(n >= 0);
+        if (n == 0)
+            break;
+        have += (size_t)n;
+        assert_true(have <= mlen * nmsg);
+    }
+    assert_int_equal(have, mlen * nmsg);
+    assert_memory_equal(got, all, mlen * nmsg);
+    assert_true(levels_seen >= 1);      /* it did move, and decoding still worked */
+    ss_zdec_free(d);
+    ss_zenc_free(e);
+    free(q.p);
+    free(all);
+    free(got);
+}
+
+/* The level follows the throughput it measures, so on real timings it
+ * wanders around the best level rather than settling: what can be relied
+ * on is where it goes. A slow link: waiting on the sink dominates, a
+ * stronger level costs little, so it tries higher levels ... */
+static void test_adapt_slow_sink_tries_stronger(void **state)
+{
+    (void)state;
+    int lo, hi;
+    adapt_run(slow_write, 21, 48, &lo, &hi);
+    assert_true(hi >= 2);
+}
+
+/* ... and a sink that takes everything at once: compressing is all the
+ * time there is, so it goes down into zstd's fast levels. */
+static void test_adapt_fast_sink_goes_fast(void **state)
+{
+    (void)state;
+    int lo, hi;
+    adapt_run(pipe_write, 22, 96, &lo, &hi);
+    assert_true(lo <= -1);
+}
+
+/* "zstd" adapts; "zstd:N" is fixed and stays at N whatever the sink. */
+static void test_parse_adapt(void **state)
+{
+    (void)state;
+    ss_zopt o;
+    ss_err err;
+    assert_int_equal(ss_zopt_parse("zstd", &o, &err), 0);
+    assert_true(o.adapt);
+    assert_int_equal(ss_zopt_parse("zstd:1", &o, &err), 0);
+    assert_false(o.adapt);
+    pipe_t q = { .max_read = 1 << 20, .seed = 5 };
+    ss_zenc *e;
+    assert_int_equal(ss_zenc_new(&e, &o, pipe_write, &q, &err), 0);
+    static uint8_t msg[1 << 20];
+    for (int m = 0; m < 24; m++) {
+        assert_int_equal(ss_zenc_write(e, msg, sizeof msg, &err), 0);
+        assert_int_equal(ss_zenc_flush(e, &err), 0);
+    }
+    assert_int_equal(ss_zenc_level(e), 1);
+    ss_zenc_free(e);
+    free(q.p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -234,6 +348,9 @@ int main(void)
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_truncated_and_corrupt),
         cmocka_unit_test(test_bomb_bounded),
+        cmocka_unit_test(test_parse_adapt),
+        cmocka_unit_test(test_adapt_slow_sink_tries_stronger),
+        cmocka_unit_test(test_adapt_fast_sink_goes_fast),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
