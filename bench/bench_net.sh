@@ -25,6 +25,7 @@
 #         rsync_d   rsync -a --delete     H:SRC/ DST/       (DST = SRC + PCT%)
 #         seg_local segsync differential --raw SRC DST, both local (no agent,
 #                   no ssh): what the engine alone costs, for the diagnosis
+#         login     $RSH H true: what one ssh session costs (no data)
 #         seg_full  segsync full --raw H:SRC EMPTY
 #         rsync_wf  rsync -a --whole-file H:SRC/ EMPTY/
 #         rsync_zf  rsync -a -z H:SRC/ EMPTY/
@@ -135,6 +136,7 @@ END {
     d["rsync_z"] = "`rsync -a --delete -z`"
     d["rsync_d"] = "`rsync -a --delete`"
     d["seg_local"] = "`segsync differential --raw`, both trees local (no agent, no ssh)"
+    d["login"] = "one ssh session, no data (`ssh H true`)"
     d["seg_full"] = "`segsync full --raw` (empty target)"
     d["rsync_wf"] = "`rsync -a --whole-file` (empty target)"
     d["rsync_zf"] = "`rsync -a -z` (empty target)"
@@ -610,6 +612,11 @@ run_one() {   # LINK RUN CONTENDER
         ok=$(verify_tree "$DST" "$mutlist" "$c $link run $run")
         record "$ok"
         if [ "$ok" = FAIL ]; then reset_dst_full; else dst_state=clean; fi
+        ;;
+    login)
+        # shellcheck disable=SC2086
+        timed "$link" "$run" "$c" 0 -- $RSH "$H" true
+        record -
         ;;
     seg_full|rsync_wf|rsync_zf)
         rm -rf "$NEW"; mkdir "$NEW"

@@ -36,6 +36,12 @@
 #   BENCH_DIR [/work/bench-pg]  BENCH_SCALE [300]  BENCH_RUNS [3]
 #   BENCH_TXNS [17*scale, per client, 2 clients]  BENCH_UPDATE_PCT [1]
 #   BENCH_WAL_KEEP [2GB]  BENCH_MAX_WAL [8GB]  BENCH_DROP_CACHES [1]
+#   BENCH_CACHE [cold]: "cold", "warm" or "cold warm" (each round runs every
+#     contender once per state, in that order). cold: sync, drop the page
+#     cache. warm: sync, then read every file of the primary and of the
+#     target (the broken mirror copy, for the differential contenders) once,
+#     so that the command reads only from the page cache (24 GiB RAM holds
+#     both trees and pg_wal).  Result rows are named CONTENDER@STATE.
 #   BENCH_WAIT_RAW [2700 s: wait while bench_raw.sh runs]  BENCH_KEEP [0]
 #   BENCH_PORT [55431]  SEGSYNC [build/segsync, copied into BENCH_DIR]
 set -euo pipefail
@@ -50,6 +56,7 @@ UPCT=${BENCH_UPDATE_PCT:-1}
 WAL_KEEP=${BENCH_WAL_KEEP:-2GB}
 MAX_WAL=${BENCH_MAX_WAL:-8GB}
 DROP=${BENCH_DROP_CACHES:-1}
+CACHES=${BENCH_CACHE:-cold}
 WAIT_RAW=${BENCH_WAIT_RAW:-2700}
 KEEP=${BENCH_KEEP:-0}
 PP=${BENCH_PORT:-55431}
@@ -95,6 +102,18 @@ drop_caches() {
     sync
     if [ "$DROP" = 1 ]; then echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || DROP=0; fi
 }
+# prepare_cache: the page-cache state STATE asks for before a timed command;
+# WARM lists the directories the command will read (the primary, and the
+# target when it has content).
+STATE=cold WARM=()
+prepare_cache() {
+    if [ "$STATE" = warm ]; then
+        sync
+        find "${WARM[@]}" -type f -print0 2>/dev/null | xargs -0 -r -P 2 -n 64 cat >/dev/null 2>&1 || true
+    else
+        drop_caches
+    fi
+}
 
 disk_io() { awk -v d="$DEV" '$3 == d { printf "%.0f %.0f\n", $6 * 512, $10 * 512; f = 1 }
                              END { if (!f) print "0 0" }' /proc/diskstats; }
@@ -115,10 +134,10 @@ jget() { jq -r ".$2 // \"\"" "$1" 2>/dev/null || true; }
 
 # run_timed NAME ROUND CMD...: one timed, measured run; appends to results.tsv
 run_timed() {
-    local name=$1 r=$2; shift 2
+    local name=$1@$STATE r=$2; shift 2
     local out=$RES/$name.r$r.out err=$RES/$name.r$r.err iof=$RES/$name.r$r.io
     local s0 s1 d0 d1 t0 t1 t2 rc=0 load
-    drop_caches
+    prepare_cache
     load=$(cut -d' ' -f1-3 /proc/loadavg)
     log "run $r $name (loadavg $load)"
     s0=$(server_io); d0=$(disk_io)
@@ -205,7 +224,7 @@ export -f as_pg
     echo "postgres: $("$BIN/postgres" --version)"
     echo "segsync: $("$SEG" --version) $(git -C "$REPO" describe --always --dirty 2>/dev/null)"
     echo "scale: $SCALE, runs: $RUNS, txns/client: $TXNS (2 clients), update_pct: $UPCT"
-    echo "wal_keep_size: $WAL_KEEP, max_wal_size: $MAX_WAL, drop caches: $DROP"
+    echo "wal_keep_size: $WAL_KEEP, max_wal_size: $MAX_WAL, drop caches: $DROP, cache states: $CACHES"
 } | tee "$RES/env.txt" >&2
 
 cd "$DIR"     # the postgres user runs commands from here
@@ -269,8 +288,10 @@ printf 'name\tround\tt_cmd\tt_sync\trd\twr\trd_cmd\twr_cmd\tdk_rd\tdk_wr\tbytes_
 : > "$RES/verify.tsv"
 
 for r in $(seq 1 "$RUNS"); do
-    deep=$([ "$r" = 1 ] && echo 1 || echo 0)
+  for STATE in $CACHES; do
+    deep=$([ "$r" = 1 ] && [ "$STATE" = "${CACHES%% *}" ] && echo 1 || echo 0)
 
+    WARM=("$P")
     T=$DIR/t_full
     rm -rf "$T"; as_pg mkdir -m 700 "$T"
     run_timed segsync_full "$r" as_pg "$SEG" full --json --source-server="$CONN" -R "$P" "$T"
@@ -294,6 +315,7 @@ for r in $(seq 1 "$RUNS"); do
 
     T=$DIR/t_diff
     restore_broken "$T"
+    WARM=("$P" "$T")
     run_timed segsync_differential "$r" as_pg "$SEG" differential --json --source-server="$CONN" \
         --slot=bench_mirror -R "$P" "$T"
     verify_standby "$T" "segsync differential r$r" "$deep"
@@ -303,6 +325,7 @@ for r in $(seq 1 "$RUNS"); do
     # the old recipe, exactly as tests/demo.sh (gprecoverseg --differential)
     T=$DIR/t_rsync
     restore_broken "$T"
+    WARM=("$P" "$T")
     run_timed rsync_recipe "$r" as_pg bash -c "$BIN/psql -h '$DIR' -p $PP -U postgres -Atq -X postgres <<SQL
 select pg_backup_start('rsync', true);
 \\! rsync -a -c --delete --stats --exclude=pg_wal/* --exclude=postmaster.pid --exclude=postmaster.opts '$P/' '$T/'
@@ -310,23 +333,25 @@ select pg_backup_start('rsync', true);
 select 1 from pg_backup_stop(false);
 SQL"
     rm -rf "$T"
+  done
 done
 
 # ---------------------------------------------------------------- summary
 {
+  for ST in $CACHES; do
     echo
-    echo "medians of $RUNS (t in s, bytes in MB = 10^6; rd/wr = command tree + primary server processes)"
+    echo "$ST cache: medians of $RUNS (t in s, bytes in MB = 10^6; rd/wr = command tree + primary server processes)"
     printf '| %-20s | %7s | %7s | %8s | %8s | %8s | %8s | %12s | %10s |\n' contender t_cmd t_sync rd_MB wr_MB disk_rd disk_wr transfer_MB blocks
     for n in segsync_full pg_basebackup cp_a segsync_differential rsync_recipe; do
-        col() { awk -F'\t' -v n="$n" -v c="$1" '$1 == n && $c != "-" {print $c}' "$RES/results.tsv" | median; }
+        col() { awk -F'\t' -v n="$n@$ST" -v c="$1" '$1 == n && $c != "-" {print $c}' "$RES/results.tsv" | median; }
         mb() { local v; v=$(col "$1"); [ "$v" = - ] && echo - || awk -v v="$v" 'BEGIN {printf "%.0f", v / 1e6}'; }
         printf '| %-20s | %7s | %7s | %8s | %8s | %8s | %8s | %12s | %10s |\n' "$n" \
             "$(col 3)" "$(col 4)" "$(mb 5)" "$(mb 6)" "$(mb 9)" "$(mb 10)" "$(mb 11)" "$(col 13)"
     done
-    med() { awk -F'\t' -v n="$1" -v c="$2" '$1 == n {print $c}' "$RES/results.tsv" | median; }
+    med() { awk -F'\t' -v n="$1@$ST" -v c="$2" '$1 == n {print $c}' "$RES/results.tsv" | median; }
     ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
     for c in 3 4; do
-        [ $c = 3 ] && echo "ratios on t_cmd:" || echo "ratios on t_sync:"
+        [ $c = 3 ] && echo "$ST: ratios on t_cmd:" || echo "$ST: ratios on t_sync:"
         tf=$(med segsync_full $c); b=$(med pg_basebackup $c); p=$(med cp_a $c)
         d=$(med segsync_differential $c); s=$(med rsync_recipe $c)
         echo "  full / pg_basebackup        = $(ratio "$tf" "$b")  (target <= 1)"
@@ -334,5 +359,6 @@ done
         echo "  rsync recipe / differential = $(ratio "$s" "$d")  (target >= 10)"
         echo "  pg_basebackup / differential= $(ratio "$b" "$d")  (target >= 3)"
     done
+  done
 } | tee "$RES/summary.txt" >&2
 log "results in $RES"
