@@ -167,17 +167,20 @@ END {
         budget = 1.2 * zmed + 0.003 * tree
         printf "\nChanged blocks: %s MB raw, %s MB after `zstd -3` (median over runs); wire budget 1.2 x %s + 0.3%% x %s = %s MB.\n\n", mb(cmed), mb(zmed), mb(zmed), mb(tree), mb(budget)
         printf "| %s: target | measured (of medians) | paired | met? |\n|---|---:|---:|---|\n", l
-        fl = ""; if (m[l, "floor"] > 0) fl = "floor"
-        if (m[l, "floor_big"] > 0 && (fl == "" || m[l, "floor_big"] < m[l, fl])) fl = "floor_big"
         if (m[l, "seg_diff"] > 0 && m[l, "rsync_c"] > 0) {
             x = m[l, "rsync_c"] / m[l, "seg_diff"]
             printf "| differential >= 4x faster than `rsync -a -c --delete` | %.2fx | %s | %s |\n", x, paired(l, "rsync_c", "seg_diff"), verdict(x >= 4)
         }
         if (m[l, "seg_diff"] > 0 && m[l, "rsync_z"] > 0)
             printf "| (info) `rsync -a --delete -z` / differential | %.2fx | %s | |\n", m[l, "rsync_z"] / m[l, "seg_diff"], paired(l, "rsync_z", "seg_diff")
-        if (m[l, "seg_diff"] > 0 && fl != "") {
-            x = m[l, "seg_diff"] / m[l, fl]
-            printf "| differential <= 1.5x the time to read both trees once (%s) | %.2fx | %s | %s |\n", fl, x, paired(l, "seg_diff", fl), verdict(x <= 1.5)
+        # both floors, each on its own row: `cat` is what reading the trees
+        # costs with a standard tool, gendata read the best this host does
+        for (fi = 1; fi <= 2; fi++) {
+            fl = fi == 1 ? "floor" : "floor_big"
+            if (m[l, "seg_diff"] > 0 && m[l, fl] > 0) {
+                x = m[l, "seg_diff"] / m[l, fl]
+                printf "| differential <= 1.5x the time to read both trees once (%s) | %.2fx | %s | %s |\n", d[fl], x, paired(l, "seg_diff", fl), verdict(x <= 1.5)
+            }
         }
         if (m[l, "seg_diff"] > 0 && n) {
             x = w[l, "seg_diff"]
