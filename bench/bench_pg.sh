@@ -36,12 +36,15 @@
 #   BENCH_DIR [/work/bench-pg]  BENCH_SCALE [300]  BENCH_RUNS [3]
 #   BENCH_TXNS [17*scale, per client, 2 clients]  BENCH_UPDATE_PCT [1]
 #   BENCH_WAL_KEEP [2GB]  BENCH_MAX_WAL [8GB]  BENCH_DROP_CACHES [1]
-#   BENCH_CACHE [cold]: "cold", "warm" or "cold warm" (each round runs every
-#     contender once per state, in that order). cold: sync, drop the page
-#     cache. warm: sync, then read every file of the primary and of the
+#   BENCH_CACHE [cold]: one or more of "cold warm pwarm" (each round runs
+#     every contender once per state, in that order). cold: sync, drop the
+#     page cache. warm: sync, then read every file of the primary and of the
 #     target (the broken mirror copy, for the differential contenders) once,
 #     so that the command reads only from the page cache (24 GiB RAM holds
-#     both trees and pg_wal).  Result rows are named CONTENDER@STATE.
+#     both trees and pg_wal). pwarm: drop the cache, then read the primary's
+#     files only: a live primary whose data is in its host's memory and a
+#     mirror that was down (its files cold).  Result rows are named
+#     CONTENDER@STATE.
 #   BENCH_WAIT_RAW [2700 s: wait while bench_raw.sh runs]  BENCH_KEEP [0]
 #   BENCH_PORT [55431]  SEGSYNC [build/segsync, copied into BENCH_DIR]
 set -euo pipefail
@@ -107,12 +110,16 @@ drop_caches() {
 # target when it has content).
 STATE=cold WARM=()
 prepare_cache() {
-    if [ "$STATE" = warm ]; then
+    case $STATE in
+    warm)
         sync
-        find "${WARM[@]}" -type f -print0 2>/dev/null | xargs -0 -r -P 2 -n 64 cat >/dev/null 2>&1 || true
-    else
+        find "${WARM[@]}" -type f -print0 2>/dev/null | xargs -0 -r -P 2 -n 64 cat >/dev/null 2>&1 || true ;;
+    pwarm)
         drop_caches
-    fi
+        find "$P" -type f -print0 2>/dev/null | xargs -0 -r -P 2 -n 64 cat >/dev/null 2>&1 || true ;;
+    *)
+        drop_caches ;;
+    esac
 }
 
 disk_io() { awk -v d="$DEV" '$3 == d { printf "%.0f %.0f\n", $6 * 512, $10 * 512; f = 1 }
