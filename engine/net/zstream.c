@@ -1,4 +1,5 @@
 #include "engine/net/zstream.h"
+#include "engine/net/zadapt.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -58,11 +59,9 @@ struct ss_zenc {
     void *ctx;
     uint64_t in_bytes, out_bytes;
     int level, adapt;
-    /* adaptive: this window's plain bytes, ns compressing, ns writing; the
-     * direction of the next step and the previous window's throughput */
+    /* adaptive: this window's plain bytes, ns compressing, ns writing */
     uint64_t win_in, win_comp_ns, win_write_ns;
-    int dir;
-    double last_tput;
+    ss_zadapt za;
 };
 
 static uint64_t now_ns(void)
@@ -90,7 +89,7 @@ int ss_zenc_new(ss_zenc **out, const ss_zopt *opt, ss_zwrite_fn write, void *ctx
                                                                      : opt->level;
         z->level = level;
         z->adapt = opt->adapt;
-        z->dir = 1;
+        ss_zadapt_init(&z->za, level, SS_Z_ADAPT_MIN, SS_Z_ADAPT_MAX);
         if (!z->out || !z->cctx ||
             ZSTD_isError(ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_compressionLevel, level))) {
             ss_zenc_free(z);
@@ -129,33 +128,16 @@ static int compress(ss_zenc *z, const void *p, size_t n, ZSTD_EndDirective mode,
     }
 }
 
-/* At a message boundary, everything written so far has reached the sink:
- * the frame can end here at the cost of a few bytes.
- *
- * The thread that compresses also waits for the sink, so what it achieves
- * is plain bytes / (time compressing + time writing). A faster level costs
- * less of the first and more of the second; which one wins depends on the
- * link and on who else wants the CPU (on a shared host, ssh and the reader
- * slow down when we compress harder). So the level climbs the measured
- * throughput: one step per window in the current direction, and the
- * direction turns when a window was clearly slower than the one before. */
+/* At a message boundary everything written so far has reached the sink,
+ * so the frame can end here at the cost of a few bytes; zadapt.h decides. */
 static int adapt_level(ss_zenc *z, ss_err *err)
 {
-    uint64_t ns = z->win_comp_ns + z->win_write_ns;
-    if (z->win_in < ADAPT_WINDOW_BYTES || ns < ADAPT_WINDOW_NS)
+    if (z->win_in < ADAPT_WINDOW_BYTES || z->win_comp_ns + z->win_write_ns < ADAPT_WINDOW_NS)
         return 0;
-    double tput = (double)z->win_in / (double)ns;
-    if (z->last_tput > 0 && tput < 0.97 * z->last_tput)
-        z->dir = -z->dir;
-    z->last_tput = tput;
+    int next = ss_zadapt_step(&z->za, z->win_in, z->win_comp_ns, z->win_write_ns);
     z->win_in = z->win_comp_ns = z->win_write_ns = 0;
-    int next = z->level + z->dir;
-    if (next == 0)              /* zstd reads 0 as "default" (3) */
-        next = z->dir;
-    if (next > SS_Z_ADAPT_MAX || next < SS_Z_ADAPT_MIN) {
-        z->dir = -z->dir;       /* at an end: probe back next time */
+    if (next == z->level)
         return 0;
-    }
     z->adapt = 0;               /* the frame's end is not part of any window */
     int rc = compress(z, NULL, 0, ZSTD_e_end, err);
     z->adapt = 1;

@@ -39,7 +39,8 @@ typedef struct {
     /* Adaptive level, starting at `level`: the encoder measures, between
      * message boundaries, the plain bytes it got through per second of
      * compressing plus handing bytes to the sink (the connection), and
-     * moves the level a step at a time toward higher throughput, between
+     * moves the level a step at a time toward higher throughput (rule in
+     * zadapt.h; on a plateau the cheaper level wins), between
      * zstd's fast level SS_Z_ADAPT_MIN and SS_Z_ADAPT_MAX: higher on a slow
      * link (fewer bytes to wait for), lower on a fast link or a busy CPU.
      * A change closes the current zstd frame and opens the next (the

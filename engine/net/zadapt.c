@@ -1,0 +1,31 @@
+#include "engine/net/zadapt.h"
+
+void ss_zadapt_init(ss_zadapt *a, int level, int lo, int hi)
+{
+    a->level = level;
+    a->dir = 1;
+    a->lo = lo;
+    a->hi = hi;
+    a->last_tput = 0;
+}
+
+int ss_zadapt_step(ss_zadapt *a, uint64_t in_bytes, uint64_t comp_ns, uint64_t write_ns)
+{
+    uint64_t ns = comp_ns + write_ns;
+    double tput = ns ? (double)in_bytes / (double)ns : 0;
+    if (a->last_tput > 0 &&
+        (a->dir > 0 ? tput < 1.01 * a->last_tput : tput < 0.99 * a->last_tput))
+        a->dir = -a->dir;
+    a->last_tput = tput;
+    int next = a->level + a->dir;
+    if (next > a->hi || next < a->lo) {
+        a->dir = -a->dir;
+        next = a->level + a->dir;
+    }
+    if (next == 0)
+        next = a->dir;
+    if (next > a->hi || next < a->lo)   /* a range of one level */
+        next = a->level;
+    a->level = next;
+    return next;
+}
