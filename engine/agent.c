@@ -753,7 +753,12 @@ int ss_agent_serve(const char *root, int rfd, int wfd, const ss_agent_opts *o, s
     pthread_mutex_init(&a.ts_mu, NULL);
     pthread_cond_init(&a.nonempty, NULL);
     pthread_cond_init(&a.space, NULL);
-    unsigned nw = o->workers ? o->workers : 4;
+    /* Answering is reading and hashing: CPU work. More threads than CPUs
+     * only thrash (measured: 4 workers on 2 CPUs cost 0.65 s of CPU per
+     * GiB against 0.42 s with 1); the client keeps requests queued. */
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned nw = o->workers ? o->workers
+                             : ncpu < 2 ? 2 : ncpu > 8 ? 8 : (unsigned)ncpu;
     if (nw > MAX_WORKERS)
         nw = MAX_WORKERS;
     a.max_queued = 2 * (size_t)nw;

@@ -44,7 +44,7 @@ typedef struct {
 
 typedef struct {
     ss_zopt compress;       /* offered to the client; SS_Z_NONE never compresses */
-    unsigned workers;       /* threads answering RANGE_REQ; 0 = 4 */
+    unsigned workers;       /* threads answering RANGE_REQ; 0 = online CPUs, 2..8 */
     /* TCP: the client must prove it holds this token (auth.h) right after
      * the HELLOs, before anything is listed or read; NULL = no
      * authentication (stdin/stdout under ssh, where the login is it). */
