@@ -100,37 +100,37 @@ int ss_session_compress(ss_session *s, const ss_zopt *zo, ss_err *err)
     return 0;
 }
 
-static int flush_locked(ss_session *s, ss_err *err)
+/* Hand the encoded message in wb to the compressor; with flush, push
+ * everything written so far to the peer. */
+static int write_locked(ss_session *s, int flush, ss_err *err)
 {
     if (s->wb.bad)
         return ss_seterr(err, SS_EINTERNAL, 0, "message too large to send");
-    if (ss_zenc_write(s->ze, s->wb.p, s->wb.len, err) < 0 || ss_zenc_flush(s->ze, err) < 0)
+    if (ss_zenc_write(s->ze, s->wb.p, s->wb.len, err) < 0 ||
+        (flush && ss_zenc_flush(s->ze, err) < 0))
         return -1;
     return 0;
 }
 
-int ss_session_send(ss_session *s, const ss_msg *m, ss_err *err)
+static int send_msg(ss_session *s, const ss_msg *m, int flush, ss_err *err)
 {
     pthread_mutex_lock(&s->wmu);
     ss_wbuf_reset(&s->wb);
     int rc = ss_msg_encode(&s->wb, m, err);
     if (rc == 0)
-        rc = flush_locked(s, err);
+        rc = write_locked(s, flush, err);
     pthread_mutex_unlock(&s->wmu);
     return rc;
 }
 
+int ss_session_send(ss_session *s, const ss_msg *m, ss_err *err)
+{
+    return send_msg(s, m, 1, err);
+}
+
 int ss_session_send_more(ss_session *s, const ss_msg *m, ss_err *err)
 {
-    pthread_mutex_lock(&s->wmu);
-    ss_wbuf_reset(&s->wb);
-    int rc = ss_msg_encode(&s->wb, m, err);
-    if (rc == 0 && s->wb.bad)
-        rc = ss_seterr(err, SS_EINTERNAL, 0, "message too large to send");
-    if (rc == 0)
-        rc = ss_zenc_write(s->ze, s->wb.p, s->wb.len, err);
-    pthread_mutex_unlock(&s->wmu);
-    return rc;
+    return send_msg(s, m, 0, err);
 }
 
 int ss_session_send_list(ss_session *s, const ss_entry *e, size_t n, size_t *taken,
@@ -140,7 +140,7 @@ int ss_session_send_list(ss_session *s, const ss_entry *e, size_t n, size_t *tak
     ss_wbuf_reset(&s->wb);
     int rc = ss_msg_encode_list(&s->wb, e, n, 0, taken, err);
     if (rc == 0)
-        rc = flush_locked(s, err);
+        rc = write_locked(s, 1, err);
     pthread_mutex_unlock(&s->wmu);
     return rc;
 }

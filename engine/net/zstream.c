@@ -135,14 +135,12 @@ static int adapt_level(ss_zenc *z, ss_err *err)
     if (z->win_in < ADAPT_WINDOW_BYTES || z->win_comp_ns + z->win_write_ns < ADAPT_WINDOW_NS)
         return 0;
     int next = ss_zadapt_step(&z->za, z->win_in, z->win_comp_ns, z->win_write_ns);
+    if (next != z->level && compress(z, NULL, 0, ZSTD_e_end, err) < 0)
+        return -1;
+    /* The next window starts here (the frame's end is not part of it). */
     z->win_in = z->win_comp_ns = z->win_write_ns = 0;
     if (next == z->level)
         return 0;
-    z->adapt = 0;               /* the frame's end is not part of any window */
-    int rc = compress(z, NULL, 0, ZSTD_e_end, err);
-    z->adapt = 1;
-    if (rc < 0)
-        return -1;
     size_t r = ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_compressionLevel, next);
     if (ZSTD_isError(r))
         return ss_seterr(err, SS_EINTERNAL, 0, "zstd: cannot set level %d: %s", next,
