@@ -7,16 +7,19 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-void ss_rfile_direct(ss_rfile *f)
+int ss_reopen_direct(int fd, int accmode)
 {
     char p[64];
-    f->dfd = -1;
     /* Reopening through /proc/self/fd gives a second open file description
      * of the very same file (no path lookup, no race with renames). */
-    snprintf(p, sizeof p, "/proc/self/fd/%d", f->fd);
-    int d = open(p, O_RDONLY | O_DIRECT | O_CLOEXEC);
-    if (d >= 0)
-        f->dfd = d;
+    snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+    int d = open(p, accmode | O_DIRECT | O_CLOEXEC);
+    return d >= 0 ? d : -1;
+}
+
+void ss_rfile_direct(ss_rfile *f)
+{
+    f->dfd = ss_reopen_direct(f->fd, O_RDONLY);
 }
 
 void ss_rfile_close(ss_rfile *f)

@@ -38,6 +38,10 @@ typedef struct {
 
 /* Add an O_DIRECT descriptor to an open file (f->fd), when possible. */
 void ss_rfile_direct(ss_rfile *f);
+/* A second descriptor of the same open file with O_DIRECT and the access
+ * mode in accmode (O_RDONLY, O_WRONLY): the descriptor, or -1 when the file
+ * system refuses O_DIRECT (tmpfs) or anything else fails. */
+int ss_reopen_direct(int fd, int accmode);
 void ss_rfile_close(ss_rfile *f);
 
 int ss_rfile_read_start(ss_io *io, ss_rfile *f, void *buf, size_t len, uint64_t off,
