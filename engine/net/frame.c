@@ -117,10 +117,19 @@ size_t ss_frame_begin(ss_wbuf *w, uint8_t type)
 
 int ss_frame_end(ss_wbuf *w, size_t at, ss_err *err)
 {
+    return ss_frame_end_tail(w, at, 0, err);
+}
+
+int ss_frame_end_tail(ss_wbuf *w, size_t at, size_t tail, ss_err *err)
+{
     if (w->bad || at > w->len || w->len - at < SS_FRAME_HDR)
         return ss_seterr(err, SS_EINTERNAL, 0,
                          "cannot encode message: out of memory or over the size limit");
     size_t plen = w->len - at - SS_FRAME_HDR;
+    if (tail > SS_FRAME_MAX_PAYLOAD - (plen < SS_FRAME_MAX_PAYLOAD ? plen : SS_FRAME_MAX_PAYLOAD))
+        return ss_seterr(err, SS_EINTERNAL, 0,
+                         "message of %zu bytes is larger than the frame limit", plen + tail);
+    plen += tail;
     if (plen > SS_FRAME_MAX_PAYLOAD)
         return ss_seterr(err, SS_EINTERNAL, 0,
                          "message of %zu bytes is larger than the frame limit", plen);

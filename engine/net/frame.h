@@ -68,6 +68,9 @@ size_t ss_frame_begin(ss_wbuf *w, uint8_t type);
 /* Patch the length of the frame begun at `at`; -1 (SS_EINTERNAL) when the
  * buffer failed or the payload is larger than SS_FRAME_MAX_PAYLOAD. */
 int ss_frame_end(ss_wbuf *w, size_t at, ss_err *err);
+/* The same, for a frame whose last tail bytes are not in w: the caller
+ * writes them to the stream right after w's bytes. */
+int ss_frame_end_tail(ss_wbuf *w, size_t at, size_t tail, ss_err *err);
 /* Append a whole frame. */
 int ss_frame_put(ss_wbuf *w, uint8_t type, const void *payload, size_t len, ss_err *err);
 

@@ -217,8 +217,25 @@ int ss_msg_encode_list(ss_wbuf *w, const ss_entry *e, size_t n, size_t max_paylo
 
 int ss_msg_encode(ss_wbuf *w, const ss_msg *m, ss_err *err)
 {
+    const void *tail;
+    size_t tail_len;
+    if (ss_msg_encode_head(w, m, &tail, &tail_len, err) < 0)
+        return -1;
+    if (tail_len)
+        ss_wbuf_bytes(w, tail, tail_len);
+    if (w->bad)
+        return ss_seterr(err, SS_EINTERNAL, 0,
+                         "cannot encode message: out of memory or over the size limit");
+    return 0;
+}
+
+int ss_msg_encode_head(ss_wbuf *w, const ss_msg *m, const void **tail, size_t *tail_len,
+                       ss_err *err)
+{
     size_t start = w->len;
     size_t at;
+    *tail = NULL;
+    *tail_len = 0;
     switch (m->type) {
     case SS_MSG_HELLO: {
         const ss_msg_hello *h = &m->u.hello;
@@ -301,7 +318,8 @@ int ss_msg_encode(ss_wbuf *w, const ss_msg *m, ss_err *err)
         ss_wbuf_u8(w, (uint8_t)d->hash_kind);
         ss_wbuf_u64(w, h.lo);
         ss_wbuf_u64(w, h.hi);
-        ss_wbuf_bytes(w, d->data, d->len);
+        *tail = d->data;
+        *tail_len = d->len;
         break;
     }
     case SS_MSG_RANGE_END:
@@ -332,7 +350,8 @@ int ss_msg_encode(ss_wbuf *w, const ss_msg *m, ss_err *err)
         ss_wbuf_u32(w, d->len);
         ss_wbuf_u64(w, h.lo);
         ss_wbuf_u64(w, h.hi);
-        ss_wbuf_bytes(w, d->data, d->len);
+        *tail = d->data;
+        *tail_len = d->absent ? 0 : d->len;
         break;
     }
     case SS_MSG_LIST_END: {
@@ -370,9 +389,11 @@ int ss_msg_encode(ss_wbuf *w, const ss_msg *m, ss_err *err)
     default:
         return ss_seterr(err, SS_EINTERNAL, 0, "cannot encode message type %d", (int)m->type);
     }
-    if (ss_frame_end(w, at, err) < 0) {
+    if (ss_frame_end_tail(w, at, *tail_len, err) < 0) {
         if (w->len > start)
             w->len = start;
+        *tail = NULL;
+        *tail_len = 0;
         return -1;
     }
     return 0;

@@ -195,6 +195,12 @@ const char *ss_msg_type_name(unsigned type);
  * LIST_ENTRY is encoded with ss_msg_encode_list; RANGE_DATA's hash is
  * computed here from data (hash_kind chooses which). */
 int ss_msg_encode(ss_wbuf *w, const ss_msg *m, ss_err *err);
+/* The same frame without its trailing data bytes: appends everything up to
+ * them (the header's length counts them) and points *tail at the *tail_len
+ * bytes the caller sends right after (RANGE_DATA's and FILE_DATA's data;
+ * none for other types). Saves copying megabytes into the write buffer. */
+int ss_msg_encode_head(ss_wbuf *w, const ss_msg *m, const void **tail, size_t *tail_len,
+                       ss_err *err);
 
 /* Append one LIST_ENTRY frame holding as many of e[0..n) as fit in
  * max_payload bytes (0 = 64 KiB), at least one. *taken = entries encoded. */

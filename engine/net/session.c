@@ -102,23 +102,29 @@ int ss_session_compress(ss_session *s, const ss_zopt *zo, ss_err *err)
 
 /* Hand the encoded message in wb to the compressor; with flush, push
  * everything written so far to the peer. */
-static int write_locked(ss_session *s, int flush, ss_err *err)
+static int write_locked(ss_session *s, const void *tail, size_t tail_len, int flush,
+                        ss_err *err)
 {
     if (s->wb.bad)
         return ss_seterr(err, SS_EINTERNAL, 0, "message too large to send");
     if (ss_zenc_write(s->ze, s->wb.p, s->wb.len, err) < 0 ||
+        (tail_len && ss_zenc_write(s->ze, tail, tail_len, err) < 0) ||
         (flush && ss_zenc_flush(s->ze, err) < 0))
         return -1;
     return 0;
 }
 
+/* A message's bulk data goes to the compressor straight from the caller's
+ * buffer, not through wb. */
 static int send_msg(ss_session *s, const ss_msg *m, int flush, ss_err *err)
 {
+    const void *tail;
+    size_t tail_len;
     pthread_mutex_lock(&s->wmu);
     ss_wbuf_reset(&s->wb);
-    int rc = ss_msg_encode(&s->wb, m, err);
+    int rc = ss_msg_encode_head(&s->wb, m, &tail, &tail_len, err);
     if (rc == 0)
-        rc = write_locked(s, flush, err);
+        rc = write_locked(s, tail, tail_len, flush, err);
     pthread_mutex_unlock(&s->wmu);
     return rc;
 }
@@ -140,7 +146,7 @@ int ss_session_send_list(ss_session *s, const ss_entry *e, size_t n, size_t *tak
     ss_wbuf_reset(&s->wb);
     int rc = ss_msg_encode_list(&s->wb, e, n, 0, taken, err);
     if (rc == 0)
-        rc = write_locked(s, 1, err);
+        rc = write_locked(s, NULL, 0, 1, err);
     pthread_mutex_unlock(&s->wmu);
     return rc;
 }

@@ -9,7 +9,12 @@
  * the window did not pay: a step up must gain more than 1% throughput, a
  * step down may lose up to 1% (so on a plateau the cheaper level wins, and
  * a slope is not walked down by small losses). At
- * either end it bounces straight back. Level 0 (zstd's "default") is
+ * either end it bounces straight back. One exception: a window that spent
+ * at least twice as long writing (waiting for the link) as compressing
+ * steps up whatever its throughput, because the compressor has time to
+ * spare and on a shaped link the throughput of one window varies more than
+ * a step gains (at 100 Mbit/s the rule otherwise wandered in the fast
+ * levels while waiting 90% of the time). Level 0 (zstd's "default") is
  * skipped. Pure arithmetic, no clock: zstream measures, this decides.
  */
 #ifndef SEGSYNC_NET_ZADAPT_H

@@ -2,6 +2,9 @@
 #include "engine/net/zadapt.h"
 
 #include <errno.h>
+#ifdef SS_ZTRACE
+#include <stdio.h>
+#endif
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +138,11 @@ static int adapt_level(ss_zenc *z, ss_err *err)
     if (z->win_in < ADAPT_WINDOW_BYTES || z->win_comp_ns + z->win_write_ns < ADAPT_WINDOW_NS)
         return 0;
     int next = ss_zadapt_step(&z->za, z->win_in, z->win_comp_ns, z->win_write_ns);
+#ifdef SS_ZTRACE
+    /* Diagnostic builds only (make CFLAGS+=-DSS_ZTRACE): one line per window. */
+    fprintf(stderr, "zadapt: level %d in %llu comp_ms %.1f write_ms %.1f -> %d\n", z->level,
+            (unsigned long long)z->win_in, z->win_comp_ns / 1e6, z->win_write_ns / 1e6, next);
+#endif
     if (next != z->level && compress(z, NULL, 0, ZSTD_e_end, err) < 0)
         return -1;
     /* The next window starts here (the frame's end is not part of it). */
