@@ -28,6 +28,7 @@ struct ss_iostream {
     int rfd, wfd;
     int rflags, wflags;     /* original file status flags, restored on close */
     int wsock;              /* wfd is a socket: send(MSG_NOSIGNAL) */
+    int pipe_ignored;       /* SIGPIPE was ignored at open: plain write() */
     int wclosed;
     int own;
     int idle_ms;
@@ -103,6 +104,11 @@ int ss_iostream_open(ss_iostream **out, int rfd, int wfd, const ss_iostream_opts
     }
     struct stat st;
     s->wsock = fstat(wfd, &st) == 0 && S_ISSOCK(st.st_mode);
+    /* A process that ignores SIGPIPE (the CLI does) gets EPIPE anyway; the
+     * per-write signal mask dance costs three system calls per write. */
+    struct sigaction sa;
+    s->pipe_ignored = sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN &&
+                      !(sa.sa_flags & SA_SIGINFO);
     /* A pipe (to ssh, or ssh's to us) holds 64 KiB by default: the sender
      * then stalls on every few compressed blocks until the reader catches
      * up, and the two sides run in lock-step instead of overlapping. Ask
@@ -203,7 +209,9 @@ int ss_iostream_write_all(ss_iostream *s, const void *p, size_t len, ss_err *err
         return ss_seterr(err, SS_EINTERNAL, 0, "write after the stream was closed for writing");
     while (len > 0) {
         size_t want = bucket_wait(&s->wb, len);
-        ssize_t n = s->wsock ? send(s->wfd, c, want, MSG_NOSIGNAL) : write_nosig(s->wfd, c, want);
+        ssize_t n = s->wsock          ? send(s->wfd, c, want, MSG_NOSIGNAL)
+                    : s->pipe_ignored ? write(s->wfd, c, want)
+                                      : write_nosig(s->wfd, c, want);
         if (n >= 0) {
             bucket_take(&s->wb, (size_t)n);
             atomic_fetch_add_explicit(&s->out, (uint64_t)n, memory_order_relaxed);

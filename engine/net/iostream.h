@@ -12,7 +12,9 @@
  * - a count of bytes on the wire in each direction (readable from any
  *   thread while another uses the stream);
  * - an optional rate limit (--max-rate), a token bucket per direction;
- * - no SIGPIPE: a peer that went away is an EPIPE error, not a dead process.
+ * - no SIGPIPE: a peer that went away is an EPIPE error, not a dead process
+ *   (cheapest when the process ignores SIGPIPE before opening the stream
+ *   and keeps it ignored: the CLI does; otherwise each write blocks it).
  *
  * The descriptors are switched to non-blocking mode (restored on close when
  * the stream does not own them). One thread may read while another writes;
