@@ -23,7 +23,13 @@
 #include "engine/sync.h"
 
 #define SEGSYNC_VERSION "0.1.0"
-#define REMOTE_MIN_JOBS 8
+/* Workers (so requests in flight) at least, when -j is not given: through
+ * libpq every block run is a round trip; through the agent each request is
+ * a 4 MiB chunk, and more workers than 4 on a small host only add threads
+ * hashing the target at once (differential over ssh, 1 GiB, 12 runs each:
+ * median 1.50 s with 8, 1.36 s with 4; full unchanged). */
+#define LIBPQ_MIN_JOBS 8
+#define AGENT_MIN_JOBS 4
 #define REMOTE_DEFAULT_TIMEOUT_S 60
 
 /* One line whatever the message holds: a path with a newline in it is
@@ -226,8 +232,9 @@ static int run(const cli_options *o)
     /* Through the agent each worker waits on its own request: keep enough
      * of them in flight to cover the round trip. */
     int remote = o->remote_host[0] || o->via_libpq;
-    if (!o->jobs && remote && jobs < REMOTE_MIN_JOBS)
-        jobs = REMOTE_MIN_JOBS;
+    unsigned min_jobs = o->via_libpq ? LIBPQ_MIN_JOBS : AGENT_MIN_JOBS;
+    if (!o->jobs && remote && jobs < min_jobs)
+        jobs = min_jobs;
     so.jobs = o->jobs || remote ? jobs : 0;
 
     double t0 = cli_now();
