@@ -158,21 +158,6 @@ static int all_zero(const unsigned char *p, size_t n)
     return n == 0 || memcmp(p, zero, n) == 0;
 }
 
-/* Bytes written (all of len) or -errno. */
-static ssize_t pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
-{
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = pwrite(fd, (const char *)buf + done, len - done, (off_t)(off + done));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return n < 0 ? -errno : -EIO;
-        done += (size_t)n;
-    }
-    return (ssize_t)done;
-}
-
 /* Complete every queued write of this worker. */
 static int wait_writes(engine *e, worker *w, file_job *job, ss_err *err)
 {
@@ -181,8 +166,12 @@ static int wait_writes(engine *e, worker *w, file_job *job, ss_err *err)
         ssize_t r = ss_io_wait(w->pub.io, &w->ops[i]);
         /* A file system may want more alignment for O_DIRECT than we give
          * it (EINVAL): write that range through the cache instead. */
-        if (r == -EINVAL && job->dfd >= 0 && w->ops[i].fd == job->dfd)
-            r = pwrite_all(job->fd, w->ops[i].buf, w->ops[i].len, w->ops[i].off);
+        if (r == -EINVAL && job->dfd >= 0 && w->ops[i].fd == job->dfd) {
+            ss_err serr;
+            w->ops[i].fd = job->fd;
+            r = ss_io_submit(w->pub.io, &w->ops[i], &serr) < 0 ? -EIO
+                                                              : ss_io_wait(w->pub.io, &w->ops[i]);
+        }
         if ((r < 0 || (size_t)r != w->ops[i].len) && rc == 0)
             rc = ss_seterr(err, SS_ETARGET, r < 0 ? (int)-r : EIO, "cannot write %s/%s",
                            ss_target_root(e->tgt), job->it->src->path);

@@ -126,13 +126,10 @@ int ss_frame_end_tail(ss_wbuf *w, size_t at, size_t tail, ss_err *err)
         return ss_seterr(err, SS_EINTERNAL, 0,
                          "cannot encode message: out of memory or over the size limit");
     size_t plen = w->len - at - SS_FRAME_HDR;
-    if (tail > SS_FRAME_MAX_PAYLOAD - (plen < SS_FRAME_MAX_PAYLOAD ? plen : SS_FRAME_MAX_PAYLOAD))
+    if (plen > SS_FRAME_MAX_PAYLOAD || tail > SS_FRAME_MAX_PAYLOAD - plen)
         return ss_seterr(err, SS_EINTERNAL, 0,
                          "message of %zu bytes is larger than the frame limit", plen + tail);
     plen += tail;
-    if (plen > SS_FRAME_MAX_PAYLOAD)
-        return ss_seterr(err, SS_EINTERNAL, 0,
-                         "message of %zu bytes is larger than the frame limit", plen);
     ss_wbuf_patch_u32(w, at, (uint32_t)plen);
     return 0;
 }
