@@ -15,6 +15,12 @@
 #include <unistd.h>
 
 #define DEFAULT_CHUNK (4u << 20)
+/* Compared chunks are smaller: both sides' bytes of a 1 MiB chunk are still
+ * in the CPU caches when they are hashed, where 4 MiB ones went out to
+ * memory and back (1 GiB differential, warm, medians of 7: 0.37 s against
+ * 0.50 s locally, 0.81 against 0.92 s through the agent over a pipe).
+ * Copies keep DEFAULT_CHUNK: fewer, larger requests and writes. */
+#define COMPARE_CHUNK (1u << 20)
 #define IO_DEPTH 64
 
 typedef struct engine engine;
@@ -545,6 +551,7 @@ static int prepare_tree(engine *e, ss_plan_item *items, size_t n, ss_err *err)
  * file never needs a list in memory. */
 typedef struct {
     uint64_t size, pos;             /* uniform chunks over [pos, size) */
+    uint64_t step;                  /* of this many bytes */
     const uint32_t *blocks;         /* known differing blocks, or NULL */
     size_t nblocks, bi;
     uint64_t tail;                  /* known mode: [tail, size) is new */
@@ -574,7 +581,7 @@ static int next_range(engine *e, range_iter *ri, chunk *c)
     if (ri->pos >= ri->size)
         return 0;
     c->off = ri->pos;
-    c->len = ri->size - ri->pos < e->chunk_size ? ri->size - ri->pos : e->chunk_size;
+    c->len = ri->size - ri->pos < ri->step ? ri->size - ri->pos : ri->step;
     c->fetch_all = ri->blocks != NULL;
     ri->pos += c->len;
     c->last = ri->pos == ri->size;
@@ -591,7 +598,9 @@ static int start_file(engine *e, ss_plan_item *it, ss_err *err)
     job->fd = -1;
     job->dfd = -1;
     const ss_entry *s = it->src;
-    range_iter ri = { .size = s->size };
+    range_iter ri = { .size = s->size, .step = e->chunk_size };
+    if (it->act == SS_ACT_UPDATE && !e->o->chunk_size && e->chunk_size > COMPARE_CHUNK)
+        ri.step = COMPARE_CHUNK;
     if (it->act == SS_ACT_UPDATE) {
         job->dst_size = it->dst->size;
         if (e->o->known_blocks &&
