@@ -31,24 +31,35 @@ void ss_workq_destroy(ss_workq *q)
 int ss_workq_push(ss_workq *q, const void *item)
 {
     pthread_mutex_lock(&q->mu);
-    while (q->count == q->cap && !q->closed)
+    while (q->count == q->cap && !q->closed) {
+        q->push_waiters++;
         pthread_cond_wait(&q->not_full, &q->mu);
+        q->push_waiters--;
+    }
     if (q->closed) {
         pthread_mutex_unlock(&q->mu);
         return -1;
     }
     memcpy(q->items + ((q->head + q->count) % q->cap) * q->item_size, item, q->item_size);
     q->count++;
-    pthread_cond_signal(&q->not_empty);
+    int wake = q->pop_waiters > 0;
     pthread_mutex_unlock(&q->mu);
+    /* Signalled after unlocking: a consumer woken while we still held the
+     * mutex would only block again on it. The condition variables live as
+     * long as the queue, so a late signal is at worst a spurious wake-up. */
+    if (wake)
+        pthread_cond_signal(&q->not_empty);
     return 0;
 }
 
 int ss_workq_pop(ss_workq *q, void *item)
 {
     pthread_mutex_lock(&q->mu);
-    while (q->count == 0 && !q->closed)
+    while (q->count == 0 && !q->closed) {
+        q->pop_waiters++;
         pthread_cond_wait(&q->not_empty, &q->mu);
+        q->pop_waiters--;
+    }
     if (q->count == 0) {
         pthread_mutex_unlock(&q->mu);
         return -1;
@@ -56,8 +67,14 @@ int ss_workq_pop(ss_workq *q, void *item)
     memcpy(item, q->items + q->head * q->item_size, q->item_size);
     q->head = (q->head + 1) % q->cap;
     q->count--;
-    pthread_cond_signal(&q->not_full);
+    /* A blocked producer waits for half the queue (see workq.h). Every pop
+     * that finds count at or below half wakes it, so a missed wake-up is
+     * impossible: the producer only waits while the queue is full, and
+     * nothing but pops empties it. */
+    int wake = q->push_waiters > 0 && q->count <= q->cap / 2;
     pthread_mutex_unlock(&q->mu);
+    if (wake)
+        pthread_cond_broadcast(&q->not_full);
     return 0;
 }
 
