@@ -516,14 +516,18 @@ static void *worker_main(void *arg)
         while (!a->head && !a->stop)
             pthread_cond_wait(&a->nonempty, &a->mu);
         job *j = a->head;
+        int wake = 0;
         if (j) {
             a->head = j->next;
             if (!a->head)
                 a->tail = NULL;
-            a->queued--;
-            pthread_cond_signal(&a->space);
+            wake = a->queued-- >= a->max_queued;
         }
         pthread_mutex_unlock(&a->mu);
+        /* After unlocking: the reader, woken with the mutex still held,
+         * would only block on it again. */
+        if (wake)
+            pthread_cond_signal(&a->space);
         if (!j)
             break;
         if (atomic_load(&a->dead))
@@ -561,8 +565,8 @@ static int enqueue(agent *a, ss_msg *m, ss_err *err)
         a->head = j;
     a->tail = j;
     a->queued++;
-    pthread_cond_signal(&a->nonempty);
     pthread_mutex_unlock(&a->mu);
+    pthread_cond_signal(&a->nonempty);
     return 0;
 }
 

@@ -29,13 +29,23 @@ typedef struct {
 
 typedef enum { REQ_RANGE, REQ_FILE } req_kind;
 
+/* What a waiting request sleeps on. Owned by the session, reused, freed
+ * only with it: the reader signals after releasing the mutex (a waiter
+ * woken while the reader still holds it would only block again on it), at
+ * which point the request may already be finished and gone; a late signal
+ * then reaches a recycled waiter, which sees a spurious wake-up. */
+typedef struct waiter {
+    pthread_cond_t cv;
+    struct waiter *next;
+} waiter;
+
 typedef struct pending {
     uint64_t id;
     req_kind kind;
     int live;               /* RANGE_GONE is an answer */
     uint64_t off, len;
     char *buf;              /* the worker's buffer: bytes of [off, off+len) */
-    pthread_cond_t cv;
+    waiter *w;
     data_run *runs;
     size_t nruns, cap;
     size_t unsignaled;      /* bytes of runs announced without a wake-up */
@@ -70,6 +80,7 @@ struct remote_source {
     int reader_started;
     pthread_mutex_t mu;
     pending *reqs;
+    waiter *idle_waiters;   /* under mu */
     uint64_t next_id;
     int dead;               /* the session is over: every call fails with dead_err */
     int closing;            /* destroy sent END: the end of the stream is expected */
@@ -122,7 +133,7 @@ static void fail_all_locked(remote_source *rs, const ss_err *e)
     for (pending *p = rs->reqs; p; p = p->next) {
         p->done = -1;
         p->err = rs->dead_err;
-        pthread_cond_signal(&p->cv);
+        pthread_cond_signal(&p->w->cv);
     }
     rs->reqs = NULL;
     if (rs->list_state == 1)
@@ -180,11 +191,14 @@ static int on_data(remote_source *rs, const ss_msg_range_data *d, ss_err *err)
      * wakes the worker; waking it for every 8 KiB run as well costs a
      * futex round trip each. Large answers still stream. */
     p->unsignaled += d->len;
+    pthread_cond_t *wake = NULL;
     if (p->unsignaled >= (1u << 20)) {
         p->unsignaled = 0;
-        pthread_cond_signal(&p->cv);
+        wake = &p->w->cv;
     }
     pthread_mutex_unlock(&rs->mu);
+    if (wake)
+        pthread_cond_signal(wake);
     return 0;
 }
 
@@ -229,8 +243,9 @@ static int on_file(remote_source *rs, const ss_msg_file_data *d, ss_err *err)
     p->fbuf = copy;
     p->err = perr;
     p->done = done;
-    pthread_cond_signal(&p->cv);
+    pthread_cond_t *wake = &p->w->cv;
     pthread_mutex_unlock(&rs->mu);
+    pthread_cond_signal(wake);
     return rc;
 }
 
@@ -325,15 +340,18 @@ static void *reader_main(void *arg)
             uint64_t id = m.u.range_end.id;
             pthread_mutex_lock(&rs->mu);
             pending *p = find_locked(rs, id, 0);
+            pthread_cond_t *wake = NULL;
             if (p && p->kind == REQ_RANGE && p->live) {
                 find_locked(rs, id, 1);
                 p->done = 2;
-                pthread_cond_signal(&p->cv);
+                wake = &p->w->cv;
             } else {
                 rc = ss_seterr(&e, SS_EPROTO, 0, "source %s: RANGE_GONE for %s request %llu",
                                rs->name, p ? "a non-live" : "unknown", (unsigned long long)id);
             }
             pthread_mutex_unlock(&rs->mu);
+            if (wake)
+                pthread_cond_signal(wake);
             break;
         }
         case SS_MSG_RANGE_END:
@@ -359,6 +377,7 @@ static void *reader_main(void *arg)
             }
             pthread_mutex_lock(&rs->mu);
             pending *p = find_locked(rs, id, 0);
+            pthread_cond_t *wake = NULL;
             if (p && m.type == SS_MSG_RANGE_END && p->kind != REQ_RANGE)
                 p = NULL;
             if (p) {
@@ -370,9 +389,11 @@ static void *reader_main(void *arg)
                 } else {
                     p->done = 1;
                 }
-                pthread_cond_signal(&p->cv);
+                wake = &p->w->cv;
             }
             pthread_mutex_unlock(&rs->mu);
+            if (wake)
+                pthread_cond_signal(wake);
             if (!p)
                 rc = ss_seterr(&e, SS_EPROTO, 0, "source %s: %s for unknown request %llu",
                                rs->name, ss_msg_type_name(m.type), (unsigned long long)id);
@@ -512,7 +533,7 @@ static int send_and_wait(remote_source *rs, pending *p, ss_msg *m, ss_block_sink
     pthread_mutex_lock(&rs->mu);
     for (;;) {
         while (taken == p->nruns && !p->done)
-            pthread_cond_wait(&p->cv, &rs->mu);
+            pthread_cond_wait(&p->w->cv, &rs->mu);
         if (taken == p->nruns)
             break;
         data_run r = p->runs[taken++];
@@ -537,6 +558,9 @@ static int send_and_wait(remote_source *rs, pending *p, ss_msg *m, ss_block_sink
     }
     if (p->done == 2 && rc == 0)
         rc = 1;
+    p->w->next = rs->idle_waiters;
+    rs->idle_waiters = p->w;
+    p->w = NULL;
     pthread_mutex_unlock(&rs->mu);
     return rc;
 }
@@ -544,13 +568,20 @@ static int send_and_wait(remote_source *rs, pending *p, ss_msg *m, ss_block_sink
 /* Register p under a fresh id; -1 when the session is over. */
 static int add_pending(remote_source *rs, pending *p, ss_err *err)
 {
-    pthread_cond_init(&p->cv, NULL);
     pthread_mutex_lock(&rs->mu);
     if (rs->dead) {
         *err = rs->dead_err;
         pthread_mutex_unlock(&rs->mu);
-        pthread_cond_destroy(&p->cv);
         return -1;
+    }
+    if (rs->idle_waiters) {
+        p->w = rs->idle_waiters;
+        rs->idle_waiters = p->w->next;
+    } else if ((p->w = malloc(sizeof *p->w)) != NULL) {
+        pthread_cond_init(&p->w->cv, NULL);
+    } else {
+        pthread_mutex_unlock(&rs->mu);
+        return ss_seterr(err, SS_EINTERNAL, ENOMEM, "out of memory");
     }
     p->id = ++rs->next_id;
     p->next = rs->reqs;
@@ -606,7 +637,6 @@ static int view_range(ss_source *s, ss_worker *w, const ss_range_req *req, ss_ts
     };
     int rc = send_and_wait(rs, &p, &m, sink, sctx, err);
     free(p.runs);
-    pthread_cond_destroy(&p.cv);
     return rc;
 }
 
@@ -648,6 +678,14 @@ static void remote_destroy(ss_source *s)
         while (waitpid(rs->child, NULL, 0) < 0 && errno == EINTR)
             ;
     ss_entry_list_free(&rs->list);
+    /* Every request has returned its waiter by now (destroy runs after
+     * the engine's workers are joined). */
+    while (rs->idle_waiters) {
+        waiter *w = rs->idle_waiters;
+        rs->idle_waiters = w->next;
+        pthread_cond_destroy(&w->cv);
+        free(w);
+    }
     pthread_cond_destroy(&rs->list_cv);
     pthread_mutex_destroy(&rs->list_mu);
     pthread_mutex_destroy(&rs->mu);
@@ -707,7 +745,6 @@ int ss_source_remote_read_file(ss_source *s, const char *path, size_t max, void 
     m.type = SS_MSG_FILE_REQ;
     m.u.file_req = (ss_msg_file_req){ .id = p.id, .path = (char *)wp, .max = p.fmax };
     int rc = send_and_wait(rs, &p, &m, NULL, NULL, err);
-    pthread_cond_destroy(&p.cv);
     if (rc < 0) {
         free(p.fbuf);
         return -1;
