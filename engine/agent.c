@@ -42,6 +42,7 @@ typedef struct {
     pthread_cond_t nonempty, space;
     job *head, *tail;
     size_t queued, max_queued;
+    int reader_waits;       /* enqueue is blocked on a full queue */
     int stop;
     atomic_int inflight;    /* RANGE_REQs queued or being answered */
     atomic_int dead;        /* the stream failed: stop answering */
@@ -521,7 +522,11 @@ static void *worker_main(void *arg)
             a->head = j->next;
             if (!a->head)
                 a->tail = NULL;
-            wake = a->queued-- >= a->max_queued;
+            /* The reader, blocked on a full queue, is woken once the
+             * queue has drained to half (not for every request taken):
+             * the client keeps many requests in flight. */
+            a->queued--;
+            wake = a->reader_waits && a->queued <= a->max_queued / 2;
         }
         pthread_mutex_unlock(&a->mu);
         /* After unlocking: the reader, woken with the mutex still held,
@@ -557,8 +562,11 @@ static int enqueue(agent *a, ss_msg *m, ss_err *err)
     j->next = NULL;
     atomic_fetch_add(&a->inflight, 1);
     pthread_mutex_lock(&a->mu);
-    while (a->queued >= a->max_queued)
+    while (a->queued >= a->max_queued) {
+        a->reader_waits = 1;
         pthread_cond_wait(&a->space, &a->mu);
+        a->reader_waits = 0;
+    }
     if (a->tail)
         a->tail->next = j;
     else

@@ -55,6 +55,9 @@ typedef int (*ss_block_sink)(void *ctx, uint64_t off, const void *data, size_t l
 
 typedef struct ss_source ss_source;
 
+/* A range request in flight: see range_start. */
+typedef struct ss_range_op ss_range_op;
+
 typedef struct {
     /* The whole tree, sorted by ss_path_cmp. */
     int (*list)(ss_source *s, ss_entry_list *out, ss_err *err);
@@ -72,6 +75,18 @@ typedef struct {
      * possible between these files (use range()), -1 error. */
     int (*copy_to)(ss_source *s, const ss_range_req *req, int dst_fd, uint64_t *written,
                    ss_err *err);
+    /* Optional (sources on another host): range() in two halves, so one
+     * worker can have several requests in flight and sleep once for all of
+     * them instead of once each. range_start asks (calling tsig first when
+     * req->compare); the answer's bytes land in buf (room for req->len)
+     * meanwhile, so buf must stay untouched until range_finish, which
+     * waits and hands each run to sink exactly as range() would, and
+     * returns what range() returns. Every op range_start returned (0) must
+     * be finished, also after an error elsewhere. */
+    int (*range_start)(ss_source *s, const ss_range_req *req, void *buf, ss_tsig_fn tsig,
+                       void *tctx, ss_range_op **op, ss_err *err);
+    int (*range_finish)(ss_source *s, ss_range_op *op, ss_block_sink sink, void *sctx,
+                        ss_err *err);
     void (*destroy)(ss_source *s);
 } ss_source_ops;
 

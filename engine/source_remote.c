@@ -509,10 +509,10 @@ static int view_list(ss_source *s, ss_entry_list *out, ss_err *err)
     return rc;
 }
 
-/* Send the request registered as p and wait until it is answered. RANGE
- * runs go to the sink as they arrive. 0 done, 1 RANGE_GONE, -1 failed. */
-static int send_and_wait(remote_source *rs, pending *p, ss_msg *m, ss_block_sink sink,
-                         void *sctx, ss_err *err)
+/* Send the request registered as p. A failure to send fails p (the
+ * caller learns it from wait_answer), so every registered request is
+ * waited for the same way. */
+static void send_req(remote_source *rs, pending *p, ss_msg *m)
 {
     ss_err se;
     if (ss_session_send(rs->s, m, &se) < 0) {
@@ -524,7 +524,13 @@ static int send_and_wait(remote_source *rs, pending *p, ss_msg *m, ss_block_sink
             p->done = -1, p->err = se;
         pthread_mutex_unlock(&rs->mu);
     }
+}
 
+/* Wait until the request registered as p is answered. RANGE runs go to
+ * the sink as they arrive. 0 done, 1 RANGE_GONE, -1 failed. */
+static int wait_answer(remote_source *rs, pending *p, ss_block_sink sink, void *sctx,
+                       ss_err *err)
+{
     /* Hand each run to the sink as it arrives; keep waiting until the
      * request is closed even after a failure, so the reader never writes
      * into a buffer that was handed back. */
@@ -590,13 +596,18 @@ static int add_pending(remote_source *rs, pending *p, ss_err *err)
     return 0;
 }
 
-static int view_range(ss_source *s, ss_worker *w, const ss_range_req *req, ss_tsig_fn tsig,
-                      void *tctx, ss_block_sink sink, void *sctx, ss_err *err)
+struct ss_range_op {
+    pending p;
+};
+
+static int view_range_start(ss_source *s, const ss_range_req *req, void *buf, ss_tsig_fn tsig,
+                            void *tctx, ss_range_op **op, ss_err *err)
 {
     rview *v = (rview *)s;
     remote_source *rs = v->rs;
-    if (req->len > w->buf_size || req->len > SS_NET_MAX_CHUNK)
-        return ss_seterr(err, SS_EINTERNAL, 0, "range larger than the worker buffer");
+    *op = NULL;
+    if (req->len > SS_NET_MAX_CHUNK)
+        return ss_seterr(err, SS_EINTERNAL, 0, "range larger than a request may be");
     const ss_sig *t = NULL;
     size_t nt = 0;
     /* Signatures first: they travel in the request. */
@@ -618,26 +629,50 @@ static int view_range(ss_source *s, ss_worker *w, const ss_range_req *req, ss_ts
     if (!path)
         return -1;
 
-    pending p;
-    memset(&p, 0, sizeof p);
-    p.kind = REQ_RANGE;
-    p.live = v->live;
-    p.off = req->off;
-    p.len = req->len;
-    p.buf = w->buf;
-    if (add_pending(rs, &p, err) < 0)
+    ss_range_op *o = calloc(1, sizeof *o);
+    if (!o)
+        return ss_seterr(err, SS_EINTERNAL, ENOMEM, "out of memory");
+    pending *p = &o->p;
+    p->kind = REQ_RANGE;
+    p->live = v->live;
+    p->off = req->off;
+    p->len = req->len;
+    p->buf = buf;
+    if (add_pending(rs, p, err) < 0) {
+        free(o);
         return -1;
+    }
     ss_msg m;
     memset(&m, 0, sizeof m);
     m.type = SS_MSG_RANGE_REQ;
     m.u.range_req = (ss_msg_range_req){
-        .id = p.id, .path = (char *)path, .file_size = req->file_size, .off = req->off,
+        .id = p->id, .path = (char *)path, .file_size = req->file_size, .off = req->off,
         .len = req->len, .block_size = req->block_size, .last = req->last,
         .compare = req->compare, .live = v->live, .sigs = (ss_sig *)t, .nsigs = nt,
     };
-    int rc = send_and_wait(rs, &p, &m, sink, sctx, err);
-    free(p.runs);
+    send_req(rs, p, &m);
+    *op = o;
+    return 0;
+}
+
+static int view_range_finish(ss_source *s, ss_range_op *op, ss_block_sink sink, void *sctx,
+                             ss_err *err)
+{
+    int rc = wait_answer(((rview *)s)->rs, &op->p, sink, sctx, err);
+    free(op->p.runs);
+    free(op);
     return rc;
+}
+
+static int view_range(ss_source *s, ss_worker *w, const ss_range_req *req, ss_tsig_fn tsig,
+                      void *tctx, ss_block_sink sink, void *sctx, ss_err *err)
+{
+    if (req->len > w->buf_size)
+        return ss_seterr(err, SS_EINTERNAL, 0, "range larger than the worker buffer");
+    ss_range_op *op;
+    if (view_range_start(s, req, w->buf, tsig, tctx, &op, err) < 0)
+        return -1;
+    return view_range_finish(s, op, sink, sctx, err);
 }
 
 static uint64_t view_wire_bytes(ss_source *s)
@@ -699,6 +734,8 @@ static const ss_source_ops remote_ops = {
     .list = view_list,
     .range = view_range,
     .wire_bytes = view_wire_bytes,
+    .range_start = view_range_start,
+    .range_finish = view_range_finish,
     .destroy = remote_destroy,
 };
 
@@ -706,6 +743,8 @@ static const ss_source_ops view_ops = {
     .list = view_list,
     .range = view_range,
     .wire_bytes = view_wire_bytes,
+    .range_start = view_range_start,
+    .range_finish = view_range_finish,
     .destroy = view_destroy,
 };
 
@@ -744,7 +783,8 @@ int ss_source_remote_read_file(ss_source *s, const char *path, size_t max, void 
     memset(&m, 0, sizeof m);
     m.type = SS_MSG_FILE_REQ;
     m.u.file_req = (ss_msg_file_req){ .id = p.id, .path = (char *)wp, .max = p.fmax };
-    int rc = send_and_wait(rs, &p, &m, NULL, NULL, err);
+    send_req(rs, &p, &m);
+    int rc = wait_answer(rs, &p, NULL, NULL, err);
     if (rc < 0) {
         free(p.fbuf);
         return -1;

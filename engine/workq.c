@@ -52,6 +52,20 @@ int ss_workq_push(ss_workq *q, const void *item)
     return 0;
 }
 
+/* Under q->mu with count > 0: take the head; wake a waiting producer
+ * (after unlocking: see below). */
+static int take_locked(ss_workq *q, void *item)
+{
+    memcpy(item, q->items + q->head * q->item_size, q->item_size);
+    q->head = (q->head + 1) % q->cap;
+    q->count--;
+    /* A blocked producer waits for half the queue (see workq.h). Every pop
+     * that finds count at or below half wakes it, so a missed wake-up is
+     * impossible: the producer only waits while the queue is full, and
+     * nothing but pops empties it. */
+    return q->push_waiters > 0 && q->count <= q->cap / 2;
+}
+
 int ss_workq_pop(ss_workq *q, void *item)
 {
     pthread_mutex_lock(&q->mu);
@@ -64,14 +78,21 @@ int ss_workq_pop(ss_workq *q, void *item)
         pthread_mutex_unlock(&q->mu);
         return -1;
     }
-    memcpy(item, q->items + q->head * q->item_size, q->item_size);
-    q->head = (q->head + 1) % q->cap;
-    q->count--;
-    /* A blocked producer waits for half the queue (see workq.h). Every pop
-     * that finds count at or below half wakes it, so a missed wake-up is
-     * impossible: the producer only waits while the queue is full, and
-     * nothing but pops empties it. */
-    int wake = q->push_waiters > 0 && q->count <= q->cap / 2;
+    int wake = take_locked(q, item);
+    pthread_mutex_unlock(&q->mu);
+    if (wake)
+        pthread_cond_broadcast(&q->not_full);
+    return 0;
+}
+
+int ss_workq_trypop(ss_workq *q, void *item)
+{
+    pthread_mutex_lock(&q->mu);
+    if (q->count == 0) {
+        pthread_mutex_unlock(&q->mu);
+        return -1;
+    }
+    int wake = take_locked(q, item);
     pthread_mutex_unlock(&q->mu);
     if (wake)
         pthread_cond_broadcast(&q->not_full);

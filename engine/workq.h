@@ -27,6 +27,8 @@ void ss_workq_destroy(ss_workq *q);
 int ss_workq_push(ss_workq *q, const void *item);
 /* Blocks while empty. Returns 0 with *item filled, -1 once closed and drained. */
 int ss_workq_pop(ss_workq *q, void *item);
+/* Never blocks: 0 with *item filled, -1 when the queue is empty now. */
+int ss_workq_trypop(ss_workq *q, void *item);
 /* No more pushes; consumers drain what is left and then see -1. */
 void ss_workq_close(ss_workq *q);
 
