@@ -4,6 +4,7 @@
  */
 #include "engine/sync.h"
 #include "engine/fileread.h"
+#include "engine/presig.h"
 #include "engine/workq.h"
 
 #include <errno.h>
@@ -118,6 +119,7 @@ typedef struct {
     size_t n;
     void *tbuf;             /* where the target's bytes are read */
     ss_sig *tsigs;          /* and their signatures kept */
+    const ss_sig *sp;       /* the signatures handed out: tsigs or presig's */
 } tsig_ctx;
 
 static int tsig_fn(void *ctx, const ss_sig **sigs, size_t *n, ss_err *err)
@@ -127,7 +129,16 @@ static int tsig_fn(void *ctx, const ss_sig **sigs, size_t *n, ss_err *err)
         file_job *job = t->job;
         uint64_t avail = job->dst_size > t->off ? job->dst_size - t->off : 0;
         uint64_t want = avail < t->len ? avail : t->len;
+        const ss_entry *d = job->it->dst;
         t->n = 0;
+        if (want > 0 && t->eng->o->presig &&
+            ss_presig_lookup(t->eng->o->presig, d->path, d->size, d->mtime_sec, d->mtime_nsec,
+                             t->eng->bs, t->off, want, &t->sp, &t->n)) {
+            t->have = 1;
+            *sigs = t->sp;
+            *n = t->n;
+            return 0;
+        }
         if (want > 0) {
             ss_rfile rf = { job->fd, job->dfd };
             ss_rfile_read rd;
@@ -141,9 +152,10 @@ static int tsig_fn(void *ctx, const ss_sig **sigs, size_t *n, ss_err *err)
              * matching blocks; the partial one differs by length. */
             t->n = ss_sig_blocks(t->tbuf, (size_t)got, t->eng->bs, t->tsigs);
         }
+        t->sp = t->tsigs;
         t->have = 1;
     }
-    *sigs = t->tsigs;
+    *sigs = t->sp;
     *n = t->n;
     return 0;
 }
@@ -398,7 +410,7 @@ static void process_chunk(engine *e, worker *w, const chunk *c)
         .block_size = e->bs, .last = c->last,
         .compare = job->it->act == SS_ACT_UPDATE && !c->fetch_all,
     };
-    tsig_ctx tc = { e, job, w, c->off, c->len, 0, 0, w->tbuf, w->tsigs };
+    tsig_ctx tc = { e, job, w, c->off, c->len, 0, 0, w->tbuf, w->tsigs, NULL };
     sink_ctx sc = { e, job, w };
     w->nops = 0;
     int rc = e->src->ops->range(e->src, &w->pub, &req, tsig_fn, &tc, sink_fn, &sc, &err);
@@ -486,7 +498,7 @@ static void process_batch(engine *e, worker *w, const chunk *b, size_t n)
             .block_size = e->bs, .last = c->last, .compare = !c->fetch_all,
         };
         tcs[i] = (tsig_ctx){ e, job, w, c->off, c->len, 0, 0, (char *)w->tbuf + boff,
-                             w->tsigs + soff };
+                             w->tsigs + soff, NULL };
         if (e->src->ops->range_start(e->src, &req, (char *)w->pub.buf + boff, tsig_fn, &tcs[i],
                                      &ops[i], &err) < 0) {
             ops[i] = NULL;
@@ -943,6 +955,9 @@ int ss_sync(ss_source *src, const char *target_root, const ss_sync_opts *o,
         goto out;
     }
     atomic_store(&ctr->phase, SS_PHASE_DATA);
+    /* What was hashed ahead is final from here (and no longer competes
+     * with the workers for the CPU). */
+    ss_presig_stop(o->presig);
     if (move_data(&e, items, n, err) < 0)
         goto out;
     if (e.has_err) {

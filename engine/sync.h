@@ -88,6 +88,10 @@ typedef struct {
      * every block. NULL: compare everything. */
     int (*known_blocks)(void *ctx, const char *path, const uint32_t **blocks, size_t *n);
     void *known_ctx;
+    /* The target's signatures hashed ahead (presig.h), or NULL: stopped
+     * when the data phase begins, then used for every compared chunk of
+     * a file it has (unchanged). Owned by the caller. */
+    struct ss_presig *presig;
     /* Called from any thread; the callee serializes if it must. */
     void (*event)(void *ctx, const ss_event *ev);
     void *event_ctx;
