@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,6 +125,12 @@ static int hash_file(ss_presig *p, int rootfd, const ss_entry *e, void *buf, siz
 static void *presig_main(void *arg)
 {
     ss_presig *p = arg;
+    /* Only idle CPU time: the login this overlaps is CPU work too (key
+     * exchange on both ends, and on a small host both ends may share the
+     * CPUs), and slowing it down would cost more than hashing ahead saves.
+     * Failing to lower the priority is harmless. */
+    struct sched_param sp = { 0 };
+    pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
     int rootfd = open(p->root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (rootfd < 0)
         return NULL;
