@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine/fileread.h"
 #include "engine/net/keepalive.h"
 #include "engine/net/session.h"
 #include "engine/pathsafe.h"
@@ -359,9 +360,8 @@ static int grow(worker_mem *w, size_t len, size_t nsigs)
     if (len > w->buf_size) {
         free(w->buf);
         w->buf_size = 0;
-        if (!(w->buf = malloc(len)))
+        if (!(w->buf = ss_iobuf_alloc(len, &w->buf_size)))
             return -1;
-        w->buf_size = len;
     }
     if (nsigs > w->nsigs) {
         free(w->sigs);

@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -111,4 +113,24 @@ ssize_t ss_rfile_read_wait(ss_io *io, ss_rfile_read *r)
         return n;
     size_t total = r->start + (size_t)n;
     return (ssize_t)(total < r->len ? total : r->len);
+}
+
+void *ss_iobuf_alloc(size_t len, size_t *cap)
+{
+    const size_t huge = 2u << 20;
+    size_t align = SS_DIRECT_ALIGN, sz = (len + SS_DIRECT_ALIGN - 1) / SS_DIRECT_ALIGN * SS_DIRECT_ALIGN;
+    if (sz >= huge / 4) {
+        align = huge;
+        sz = (len + huge - 1) / huge * huge;
+    }
+    if (sz == 0)
+        sz = SS_DIRECT_ALIGN;
+    void *p;
+    if (posix_memalign(&p, align, sz) != 0)
+        return NULL;
+    if (align == huge)
+        (void)madvise(p, sz, MADV_HUGEPAGE);   /* advice: ignored where THP is off */
+    if (cap)
+        *cap = sz;
+    return p;
 }

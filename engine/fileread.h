@@ -44,6 +44,15 @@ void ss_rfile_direct(ss_rfile *f);
 int ss_reopen_direct(int fd, int accmode);
 void ss_rfile_close(ss_rfile *f);
 
+/* A buffer of at least len bytes for reading and hashing, 4096-aligned;
+ * one of 512 KiB or more is rounded up to whole 2 MiB extents, aligned, and
+ * asked to be backed by transparent huge pages (where the kernel's THP mode
+ * is "madvise"): copying out of the page cache into 4 KiB pages spends a
+ * good part of its time on TLB misses (1 GiB warm differential, medians of
+ * 9: 0.34 -> 0.29 s locally). *cap (may be NULL) gets the usable size.
+ * NULL when out of memory. Free with free(). */
+void *ss_iobuf_alloc(size_t len, size_t *cap);
+
 int ss_rfile_read_start(ss_io *io, ss_rfile *f, void *buf, size_t len, uint64_t off,
                         ss_rfile_read *r, ss_err *err);
 /* Bytes read (<= len; fewer only at end of file) or -errno. */

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine/fileread.h"
 #include "engine/pathsafe.h"
 #include "engine/walk.h"
 
@@ -140,7 +141,7 @@ static void *presig_main(void *arg)
     size_t piece = PIECE / p->bs * p->bs;
     if (piece == 0)
         piece = p->bs;
-    void *buf = malloc(piece);
+    void *buf = ss_iobuf_alloc(piece, NULL);
     if (buf && ss_walk_fd(rootfd, p->root, &wo, &l, &err) == 0) {
         for (size_t i = 0; i < l.n; i++) {
             if (atomic_load_explicit(&p->stop, memory_order_relaxed))
