@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "engine/fileread.h"
 #include "engine/io.h"
 
 typedef struct {
@@ -304,6 +305,28 @@ static void test_auto_and_names(void **state)
         assert_int_equal(ss_io_kind_parse(ss_io_kind_name(kinds[i])), kinds[i]);
 }
 
+/* Read buffers: aligned for O_DIRECT, large ones in whole aligned 2 MiB
+ * extents (huge pages), every byte usable. */
+static void test_iobuf(void **state)
+{
+    (void)state;
+    size_t lens[] = { 1, 4096, 100000, 512u << 10, 1u << 20, (4u << 20) + 4096, 16u << 20 };
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        size_t cap = 0;
+        unsigned char *p = ss_iobuf_alloc(lens[i], &cap);
+        assert_non_null(p);
+        assert_true(cap >= lens[i]);
+        assert_int_equal((uintptr_t)p % SS_DIRECT_ALIGN, 0);
+        if (lens[i] >= (512u << 10)) {
+            assert_int_equal((uintptr_t)p % (2u << 20), 0);
+            assert_int_equal(cap % (2u << 20), 0);
+        }
+        memset(p, 0xa5, cap);
+        assert_int_equal(p[cap - 1], 0xa5);
+        free(p);
+    }
+}
+
 #define BOTH(fn) \
     cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, &F_URING), \
     cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, &F_PSYNC)
@@ -317,6 +340,7 @@ int main(void)
         BOTH(test_errors),
         BOTH(test_close_with_ops_queued),
         cmocka_unit_test(test_auto_and_names),
+        cmocka_unit_test(test_iobuf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
