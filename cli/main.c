@@ -20,6 +20,7 @@
 #include "engine/recovery/pgsync.h"
 #include "engine/source.h"
 #include "engine/source_remote.h"
+#include "engine/pg/control.h"
 #include "engine/presig.h"
 #include "engine/sync.h"
 
@@ -118,6 +119,18 @@ static void on_note(void *ctx, const char *msg)
     const cli_options *o = ctx;
     if (o->verbose || o->progress || o->dry_run)
         fprintf(stderr, "segsync: %s\n", msg);
+}
+
+static void report_presig(const cli_options *o, ss_presig *pre)
+{
+    if (!pre || !o->verbose)
+        return;
+    size_t files;
+    uint64_t bytes;
+    ss_presig_stop(pre);
+    ss_presig_stats(pre, &files, &bytes);
+    fprintf(stderr, "segsync: hashed %zu target files (%.1f MiB) while connecting\n", files,
+            (double)bytes / (1 << 20));
 }
 
 /* `segsync serve ROOT`: the agent on stdin/stdout. stdout carries the
@@ -277,16 +290,21 @@ static int run(const cli_options *o)
             view->ops->destroy(view);
         if (src)
             src->ops->destroy(src);
-        if (pre && o->verbose) {
-            size_t files;
-            uint64_t bytes;
-            ss_presig_stats(pre, &files, &bytes);
-            fprintf(stderr, "segsync: hashed %zu target files (%.1f MiB) while connecting\n",
-                    files, (double)bytes / (1 << 20));
-        }
+        report_presig(o, pre);
         ss_presig_free(pre);
     } else {
         ss_pgsrc *psrc = NULL;
+        /* A compared recovery from another host hashes the mirror while the
+         * source is reached and the backup starts (its checkpoint alone
+         * takes a while); in the mirror's own block size. */
+        ss_presig *pre = NULL;
+        ss_pg_control tc;
+        ss_err perr;
+        int compared = o->cmd == CMD_DIFFERENTIAL || (o->cmd == CMD_FULL && o->in_place);
+        if ((o->remote_host[0] || o->via_libpq) && compared &&
+            ss_pg_control_read(o->target, &tc, &perr) == 0 &&
+            ss_presig_start(&pre, o->target, tc.blcksz, PRESIG_BUDGET, &perr) < 0)
+            pre = NULL;
         rc = open_pg_source(o, jobs, &psrc, &err);
         ss_pg_recover_opts po = {
             .full = o->cmd == CMD_FULL,
@@ -312,6 +330,7 @@ static int run(const cli_options *o)
             .cancel_ctx = &sw,
             .note = on_note,
             .note_ctx = (void *)o,
+            .presig = pre,
         };
         if (rc < 0) {
             /* the source could not be reached: nothing was touched */
@@ -324,6 +343,8 @@ static int run(const cli_options *o)
         if (psrc)
             wire = psrc->ops->wire_bytes(psrc);
         ss_pgsrc_destroy(psrc);
+        report_presig(o, pre);
+        ss_presig_free(pre);
     }
     if (have_prog)
         cli_progress_stop(&prog);

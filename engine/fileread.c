@@ -118,7 +118,8 @@ ssize_t ss_rfile_read_wait(ss_io *io, ss_rfile_read *r)
 void *ss_iobuf_alloc(size_t len, size_t *cap)
 {
     const size_t huge = 2u << 20;
-    size_t align = SS_DIRECT_ALIGN, sz = (len + SS_DIRECT_ALIGN - 1) / SS_DIRECT_ALIGN * SS_DIRECT_ALIGN;
+    size_t align = SS_DIRECT_ALIGN;
+    size_t sz = (len + SS_DIRECT_ALIGN - 1) / SS_DIRECT_ALIGN * SS_DIRECT_ALIGN;
     if (sz >= huge / 4) {
         align = huge;
         sz = (len + huge - 1) / huge * huge;

@@ -577,7 +577,9 @@ static int worker_init(engine *e, worker *w, ss_err *err)
         return -1;
     /* Slack past the chunk: a direct read rounds its length up. */
     size_t bufsz = e->chunk_size + SS_DIRECT_ALIGN;
-    if (!(w->pub.buf = ss_iobuf_alloc(bufsz, NULL)) || !(w->tbuf = ss_iobuf_alloc(bufsz, NULL))) {
+    w->pub.buf = ss_iobuf_alloc(bufsz, NULL);
+    w->tbuf = ss_iobuf_alloc(bufsz, NULL);
+    if (!w->pub.buf || !w->tbuf) {
         worker_free(w);
         return ss_seterr(err, SS_EINTERNAL, ENOMEM, "cannot allocate buffers");
     }

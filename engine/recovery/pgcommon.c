@@ -126,6 +126,7 @@ int ss_pg_sync_pass(ss_pg_run *r, const char *sub, const char *dst_dir, const ch
         .mtime = 1,
         .target = r->topts,
         .target_walk = two,
+        .presig = strcmp(dst_dir, o->target_dir) == 0 ? o->presig : NULL,
         .event = o->event,
         .event_ctx = o->event_ctx,
         .cancelled = o->cancelled,

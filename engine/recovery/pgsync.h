@@ -49,6 +49,10 @@ typedef struct {
     unsigned jobs;
     ss_io_kind io;
     size_t chunk_size;
+    /* The target data directory's signatures hashed ahead (presig.h) while
+     * the source was being reached, or NULL; used by the passes over
+     * target_dir itself (not by those over tablespaces). Not owned. */
+    struct ss_presig *presig;
     int dry_run;
     void (*event)(void *ctx, const ss_event *ev);
     void *event_ctx;
