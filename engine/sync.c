@@ -365,6 +365,29 @@ typedef struct {
     int started;
 } worker_slot;
 
+/* After range() (or range_finish) returned rc for chunk c: finish its
+ * writes (they still reference the worker's buffer) and account for it. */
+static void range_done(engine *e, worker *w, const chunk *c, int rc, ss_err *err)
+{
+    file_job *job = c->job;
+    ss_err werr;
+    int wrc = wait_writes(e, w, job, &werr);
+    if (rc == 1) {
+        atomic_store(&job->vanished, 1);
+        rc = 0;
+    }
+    if (rc == 0 && wrc < 0) {
+        *err = werr;
+        rc = -1;
+    }
+    if (rc < 0) {
+        atomic_store(&job->failed, 1);
+        fail(e, err);
+        return;
+    }
+    atomic_fetch_add(&e->ctr->bytes_done, c->len);
+}
+
 static void process_chunk(engine *e, worker *w, const chunk *c)
 {
     file_job *job = c->job;
@@ -414,23 +437,7 @@ static void process_chunk(engine *e, worker *w, const chunk *c)
     sink_ctx sc = { e, job, w };
     w->nops = 0;
     int rc = e->src->ops->range(e->src, &w->pub, &req, tsig_fn, &tc, sink_fn, &sc, &err);
-    /* Writes still reference the chunk buffer: finish them before reuse. */
-    ss_err werr;
-    int wrc = wait_writes(e, w, job, &werr);
-    if (rc == 1) {
-        atomic_store(&job->vanished, 1);
-        rc = 0;
-    }
-    if (rc == 0 && wrc < 0) {
-        err = werr;
-        rc = -1;
-    }
-    if (rc < 0) {
-        atomic_store(&job->failed, 1);
-        fail(e, &err);
-        return;
-    }
-    atomic_fetch_add(&e->ctr->bytes_done, c->len);
+    range_done(e, w, c, rc, &err);
 }
 
 /* ---- batches of requests to a remote source ------------------------------- */
@@ -439,7 +446,7 @@ static void process_chunk(engine *e, worker *w, const chunk *c)
  * each of those sleeps (and the agent's matching hand-offs) costs a futex
  * round trip and context switches that, on a differential where almost
  * every answer is "nothing differs", cost more CPU than the answers. So a
- * worker takes as many compared chunks as fit its buffer (small files, one
+ * worker takes as many compared chunks as fit in 1 MiB (small files, one
  * chunk each, are most of a data directory's files), sends all of their
  * requests, and then collects the answers in order. */
 #define BATCH_MAX 16
@@ -452,28 +459,6 @@ static size_t batch_room(size_t len)
 static int batchable(const engine *e, const chunk *c)
 {
     return e->src->ops->range_start && c->job->it->act == SS_ACT_UPDATE;
-}
-
-/* Whatever process_chunk does after range() returned rc. */
-static void range_done(engine *e, worker *w, const chunk *c, int rc, ss_err *err)
-{
-    file_job *job = c->job;
-    ss_err werr;
-    int wrc = wait_writes(e, w, job, &werr);
-    if (rc == 1) {
-        atomic_store(&job->vanished, 1);
-        rc = 0;
-    }
-    if (rc == 0 && wrc < 0) {
-        *err = werr;
-        rc = -1;
-    }
-    if (rc < 0) {
-        atomic_store(&job->failed, 1);
-        fail(e, err);
-        return;
-    }
-    atomic_fetch_add(&e->ctr->bytes_done, c->len);
 }
 
 static void process_batch(engine *e, worker *w, const chunk *b, size_t n)
