@@ -19,14 +19,11 @@
 #include "engine/pathsafe.h"
 #include "engine/source.h"
 #include "engine/walk.h"
+#include "engine/workq.h"
 
 #define MAX_WORKERS 64
 #define MAX_TABLESPACES 64
 
-typedef struct job {
-    ss_msg m;               /* a RANGE_REQ or FILE_REQ, owned */
-    struct job *next;
-} job;
 
 /* A tablespace link already followed: "DATADIR/pg_tblspc/OID" (DATADIR
  * relative to ROOT, possibly empty) and its target directory. */
@@ -40,11 +37,9 @@ typedef struct {
     int rootfd;
     ss_session *s;
     pthread_mutex_t mu;
-    pthread_cond_t nonempty, space;
-    job *head, *tail;
-    size_t queued, max_queued;
-    int reader_waits;       /* enqueue is blocked on a full queue */
-    int stop;
+    /* RANGE_REQs and FILE_REQs (ss_msg, owned by whoever holds one) for
+     * the workers; bounded, so a client cannot make us queue without end. */
+    ss_workq q;
     atomic_int inflight;    /* RANGE_REQs queued or being answered */
     atomic_int dead;        /* the stream failed: stop answering */
     ss_err dead_err;        /* first send failure (under mu) */
@@ -512,38 +507,16 @@ static void *worker_main(void *arg)
 {
     agent *a = arg;
     worker_mem w = { 0 };
-    for (;;) {
-        pthread_mutex_lock(&a->mu);
-        while (!a->head && !a->stop)
-            pthread_cond_wait(&a->nonempty, &a->mu);
-        job *j = a->head;
-        int wake = 0;
-        if (j) {
-            a->head = j->next;
-            if (!a->head)
-                a->tail = NULL;
-            /* The reader, blocked on a full queue, is woken once the
-             * queue has drained to half (not for every request taken):
-             * the client keeps many requests in flight. */
-            a->queued--;
-            wake = a->reader_waits && a->queued <= a->max_queued / 2;
-        }
-        pthread_mutex_unlock(&a->mu);
-        /* After unlocking: the reader, woken with the mutex still held,
-         * would only block on it again. */
-        if (wake)
-            pthread_cond_signal(&a->space);
-        if (!j)
-            break;
+    ss_msg m;
+    while (ss_workq_pop(&a->q, &m) == 0) {
         if (atomic_load(&a->dead))
             ;
-        else if (j->m.type == SS_MSG_FILE_REQ)
-            serve_file(a, &j->m.u.file_req);
+        else if (m.type == SS_MSG_FILE_REQ)
+            serve_file(a, &m.u.file_req);
         else
-            serve_range(a, &w, &j->m.u.range_req);
+            serve_range(a, &w, &m.u.range_req);
         atomic_fetch_sub(&a->inflight, 1);
-        ss_msg_free(&j->m);
-        free(j);
+        ss_msg_free(&m);
     }
     free(w.buf);
     free(w.sigs);
@@ -553,28 +526,12 @@ static void *worker_main(void *arg)
 /* Hand a RANGE_REQ to the workers; waits while the queue is full. Takes m. */
 static int enqueue(agent *a, ss_msg *m, ss_err *err)
 {
-    job *j = malloc(sizeof *j);
-    if (!j) {
-        ss_msg_free(m);
-        return ss_seterr(err, SS_EINTERNAL, ENOMEM, "out of memory");
-    }
-    j->m = *m;
-    j->next = NULL;
     atomic_fetch_add(&a->inflight, 1);
-    pthread_mutex_lock(&a->mu);
-    while (a->queued >= a->max_queued) {
-        a->reader_waits = 1;
-        pthread_cond_wait(&a->space, &a->mu);
-        a->reader_waits = 0;
+    if (ss_workq_push(&a->q, m) < 0) {
+        atomic_fetch_sub(&a->inflight, 1);
+        ss_msg_free(m);
+        return ss_seterr(err, SS_EINTERNAL, 0, "request after the workers stopped");
     }
-    if (a->tail)
-        a->tail->next = j;
-    else
-        a->head = j;
-    a->tail = j;
-    a->queued++;
-    pthread_mutex_unlock(&a->mu);
-    pthread_cond_signal(&a->nonempty);
     return 0;
 }
 
@@ -763,8 +720,6 @@ int ss_agent_serve(const char *root, int rfd, int wfd, const ss_agent_opts *o, s
     }
     pthread_mutex_init(&a.mu, NULL);
     pthread_mutex_init(&a.ts_mu, NULL);
-    pthread_cond_init(&a.nonempty, NULL);
-    pthread_cond_init(&a.space, NULL);
     /* Answering is reading and hashing: CPU work. More threads than CPUs
      * only thrash (measured: 4 workers on 2 CPUs cost 0.65 s of CPU per
      * GiB against 0.42 s with 1); the client keeps requests queued. */
@@ -773,7 +728,14 @@ int ss_agent_serve(const char *root, int rfd, int wfd, const ss_agent_opts *o, s
                              : ncpu < 2 ? 2 : ncpu > 8 ? 8 : (unsigned)ncpu;
     if (nw > MAX_WORKERS)
         nw = MAX_WORKERS;
-    a.max_queued = 2 * (size_t)nw;
+    if (ss_workq_init(&a.q, sizeof(ss_msg), 2 * (size_t)nw) < 0) {
+        pthread_mutex_destroy(&a.mu);
+        pthread_mutex_destroy(&a.ts_mu);
+        ss_session_close(a.s);
+        if (a.rootfd >= 0)
+            close(a.rootfd);
+        return ss_seterr(err, SS_EINTERNAL, ENOMEM, "out of memory");
+    }
     pthread_t tids[MAX_WORKERS];
     unsigned started = 0;
 
@@ -856,10 +818,7 @@ int ss_agent_serve(const char *root, int rfd, int wfd, const ss_agent_opts *o, s
             break;
     }
     /* Answer what was asked, then stop the workers. */
-    pthread_mutex_lock(&a.mu);
-    a.stop = 1;
-    pthread_cond_broadcast(&a.nonempty);
-    pthread_mutex_unlock(&a.mu);
+    ss_workq_close(&a.q);
     for (unsigned i = 0; i < started; i++)
         pthread_join(tids[i], NULL);
     ss_keepalive_stop(ka);
@@ -883,8 +842,7 @@ int ss_agent_serve(const char *root, int rfd, int wfd, const ss_agent_opts *o, s
     st->bytes_out = ss_session_bytes_out(a.s);
     ss_session_close(a.s);
     ss_keepalive_free(ka);
-    pthread_cond_destroy(&a.nonempty);
-    pthread_cond_destroy(&a.space);
+    ss_workq_destroy(&a.q);
     pthread_mutex_destroy(&a.mu);
     for (size_t i = 0; i < a.nts; i++) {
         free(a.ts[i].prefix);

@@ -193,8 +193,7 @@ void ss_presig_stop(ss_presig *p)
     if (!p || p->joined)
         return;
     atomic_store(&p->stop, 1);
-    pthread_join(p->thread, NULL);
-    p->joined = 1;
+    ss_presig_wait(p);
 }
 
 int ss_presig_lookup(const ss_presig *p, const char *path, uint64_t size, int64_t mtime_sec,

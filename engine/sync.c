@@ -122,18 +122,31 @@ typedef struct {
     const ss_sig *sp;       /* the signatures handed out: tsigs or presig's */
 } tsig_ctx;
 
+/* The target's bytes of [off, off + len): fewer when the target is shorter. */
+static uint64_t target_want(const file_job *job, uint64_t off, uint64_t len)
+{
+    uint64_t avail = job->dst_size > off ? job->dst_size - off : 0;
+    return avail < len ? avail : len;
+}
+
+/* The target's signatures of those bytes, if presig hashed them ahead. */
+static int presig_sigs(const engine *e, const file_job *job, uint64_t off, uint64_t want,
+                       const ss_sig **sigs, size_t *n)
+{
+    const ss_entry *d = job->it->dst;
+    return e->o->presig && d &&
+           ss_presig_lookup(e->o->presig, d->path, d->size, d->mtime_sec, d->mtime_nsec, e->bs,
+                            off, want, sigs, n);
+}
+
 static int tsig_fn(void *ctx, const ss_sig **sigs, size_t *n, ss_err *err)
 {
     tsig_ctx *t = ctx;
     if (!t->have) {
         file_job *job = t->job;
-        uint64_t avail = job->dst_size > t->off ? job->dst_size - t->off : 0;
-        uint64_t want = avail < t->len ? avail : t->len;
-        const ss_entry *d = job->it->dst;
+        uint64_t want = target_want(job, t->off, t->len);
         t->n = 0;
-        if (want > 0 && t->eng->o->presig &&
-            ss_presig_lookup(t->eng->o->presig, d->path, d->size, d->mtime_sec, d->mtime_nsec,
-                             t->eng->bs, t->off, want, &t->sp, &t->n)) {
+        if (want > 0 && presig_sigs(t->eng, job, t->off, want, &t->sp, &t->n)) {
             t->have = 1;
             *sigs = t->sp;
             *n = t->n;
@@ -461,19 +474,16 @@ static int batchable(const engine *e, const chunk *c)
     return e->src->ops->range_start && c->job->it->act == SS_ACT_UPDATE;
 }
 
-/* Whether tsig_fn will find the chunk's target signatures in presig. */
+/* Whether the chunk needs no read of the target: tsig_fn will find its
+ * signatures in presig (or there are none to read). */
 static int presig_covers(const engine *e, const chunk *c)
 {
-    const file_job *job = c->job;
-    const ss_entry *d = job->it->dst;
-    if (!e->o->presig || c->fetch_all || !d)
+    if (!e->o->presig || c->fetch_all)
         return 0;
-    uint64_t avail = job->dst_size > c->off ? job->dst_size - c->off : 0;
-    uint64_t want = avail < c->len ? avail : c->len;
+    uint64_t want = target_want(c->job, c->off, c->len);
     const ss_sig *sigs;
     size_t n;
-    return want == 0 || ss_presig_lookup(e->o->presig, d->path, d->size, d->mtime_sec,
-                                          d->mtime_nsec, e->bs, c->off, want, &sigs, &n);
+    return want == 0 || presig_sigs(e, c->job, c->off, want, &sigs, &n);
 }
 
 static void process_batch(engine *e, worker *w, const chunk *b, size_t n)
