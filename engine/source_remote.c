@@ -440,6 +440,21 @@ static const char *wire_path(const rview *v, const char *rel, char *full, ss_err
     return full;
 }
 
+/* A send fails because the agent is gone, and why it went (its ERROR
+ * message, or how its process ended) reaches the reader just after.
+ * Under mu: wait a bounded time for the reader to learn it, so the user
+ * sees that cause instead of a broken pipe. */
+static void send_failed_locked(remote_source *rs, ss_err *se)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    while (!rs->dead && pthread_cond_timedwait(&rs->list_cv, &rs->mu, &until) == 0)
+        ;
+    if (rs->dead)
+        *se = rs->dead_err;
+}
+
 static int view_list(ss_source *s, ss_entry_list *out, ss_err *err)
 {
     rview *v = (rview *)s;
@@ -467,9 +482,16 @@ static int view_list(ss_source *s, ss_entry_list *out, ss_err *err)
     m.u.list_req.path = (char *)path;
     ss_err se;
     int sent = ss_session_send(rs->s, &m, &se);
+    if (sent < 0) {
+        ss_err_prefix(&se, ": cannot send: ");
+        ss_err_prefix(&se, rs->name);
+        ss_err_prefix(&se, "source ");
+    }
     pthread_mutex_lock(&rs->mu);
     while (sent == 0 && rs->list_state == 1)
         pthread_cond_wait(&rs->list_cv, &rs->mu);
+    if (sent < 0)
+        send_failed_locked(rs, &se);
     int rc = 0;
     if (rs->list_state != 2) {
         if (rs->list_state == -2)
@@ -477,7 +499,7 @@ static int view_list(ss_source *s, ss_entry_list *out, ss_err *err)
         else if (rs->dead)
             *err = rs->dead_err;
         else
-            ss_seterr(err, SS_ESOURCE, 0, "source %s: cannot send: %s", rs->name, se.msg);
+            *err = se;
         rc = -1;
     } else {
         *out = rs->list;
@@ -520,6 +542,7 @@ static void send_req(remote_source *rs, pending *p, ss_msg *m)
         ss_err_prefix(&se, rs->name);
         ss_err_prefix(&se, "source ");
         pthread_mutex_lock(&rs->mu);
+        send_failed_locked(rs, &se);
         if (find_locked(rs, p->id, 1))
             p->done = -1, p->err = se;
         pthread_mutex_unlock(&rs->mu);

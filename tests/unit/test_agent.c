@@ -395,6 +395,55 @@ static void test_dead_agent(void **state)
     free(w.buf);
 }
 
+/* An agent that stops reading and then says why (an unreadable root): a
+ * request sent in between fails with a broken pipe, but the error the
+ * caller gets is the agent's, which arrives after. The fake agent stops
+ * reading first and speaks 200 ms later, so the send always fails first. */
+static void test_error_after_hangup(void **state)
+{
+    (void)state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    ss_session *s;
+    ss_err err;
+    ss_msg m;
+    ss_source *src = NULL;
+    ss_zopt none = { SS_Z_NONE, 0, 0 };
+    assert_int_equal(ss_session_open(&s, sv[1], sv[1], 1, &err), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(sv[0]);
+        ss_err e;
+        if (ss_session_recv(s, &m, &e) != 1 || m.type != SS_MSG_HELLO)
+            _exit(2);
+        m.u.hello.caps = 0;
+        if (ss_session_send(s, &m, &e) != 0)
+            _exit(3);
+        shutdown(sv[1], SHUT_RD);
+        nanosleep(&(struct timespec){ 0, 200 * 1000 * 1000 }, NULL);
+        ss_msg er;
+        memset(&er, 0, sizeof er);
+        er.type = SS_MSG_ERROR;
+        er.u.error.id = 0;
+        er.u.error.kind = SS_ESOURCE;
+        snprintf(er.u.error.text, sizeof er.u.error.text, "%s",
+                 "cannot open source directory /nowhere: Permission denied");
+        if (ss_session_send(s, &er, &e) != 0)
+            _exit(4);
+        _exit(0);
+    }
+    ss_session_close(s);
+    assert_int_equal(ss_source_remote_open(&src, "gonehost", sv[0], sv[0], &none, &err), 0);
+    ss_entry_list l;
+    assert_int_equal(src->ops->list(src, &l, &err), -1);
+    assert_non_null(strstr(err.msg, "source gonehost: cannot open source directory /nowhere"));
+    src->ops->destroy(src);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 /* A RANGE_REQ for "../secret", built by hand (the encoder refuses it):
  * the agent answers ERROR and never the file's bytes. */
 static void test_hostile_path(void **state)
@@ -463,6 +512,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_roundtrip_plain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_roundtrip_zstd, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dead_agent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_error_after_hangup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_path, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
