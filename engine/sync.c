@@ -53,6 +53,7 @@ typedef struct {
     ss_sig *tsigs;
     ss_io_op *ops;              /* writes queued by the sink for one chunk */
     size_t nops, maxops;
+    int cached_writes;          /* the current chunk wrote through the page cache */
 } worker;
 
 struct engine {
@@ -220,6 +221,8 @@ static int queue_one(sink_ctx *s, int fd, uint64_t off, const void *data, size_t
         return -1;
     ss_io_op *op = &w->ops[w->nops++];
     *op = (ss_io_op){ .fd = fd, .is_write = 1, .buf = (void *)data, .len = len, .off = off };
+    if (fd == s->job->fd)
+        w->cached_writes = 1;
     atomic_fetch_add(&s->job->written, len);
     return ss_io_submit(w->pub.io, op, err);
 }
@@ -378,6 +381,18 @@ typedef struct {
     int started;
 } worker_slot;
 
+/* The final syncfs must write back every page the run dirtied; started
+ * only then, that is a wait at the end (a 1% differential of 1 GiB leaves
+ * ~2,600 scattered 8 KiB pages: ~60 ms here; a local copy of 1 GiB through
+ * the cache ~1 s). Starting each chunk's write-back as soon as its writes
+ * are done overlaps it with the rest of the run; the syncfs still makes it
+ * durable and reports any failure. Advice only: errors are ignored here. */
+static void start_writeback(const file_job *job, uint64_t off, uint64_t len)
+{
+    if (job->fd >= 0)
+        (void)sync_file_range(job->fd, (off64_t)off, (off64_t)len, SYNC_FILE_RANGE_WRITE);
+}
+
 /* After range() (or range_finish) returned rc for chunk c: finish its
  * writes (they still reference the worker's buffer) and account for it. */
 static void range_done(engine *e, worker *w, const chunk *c, int rc, ss_err *err)
@@ -385,6 +400,9 @@ static void range_done(engine *e, worker *w, const chunk *c, int rc, ss_err *err
     file_job *job = c->job;
     ss_err werr;
     int wrc = wait_writes(e, w, job, &werr);
+    if (wrc == 0 && w->cached_writes)
+        start_writeback(job, c->off, c->len);
+    w->cached_writes = 0;
     if (rc == 1) {
         atomic_store(&job->vanished, 1);
         rc = 0;
@@ -432,6 +450,8 @@ static void process_chunk(engine *e, worker *w, const chunk *c)
             atomic_fetch_add(&e->ctr->bytes_transferred, c->len);
             atomic_fetch_add(&job->written, wrote);
             atomic_fetch_add(&e->ctr->bytes_done, c->len);
+            if (wrote)
+                start_writeback(job, c->off, c->len);
             return;
         }
         if (crc < 0) {
