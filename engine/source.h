@@ -82,7 +82,9 @@ typedef struct {
      * meanwhile, so buf must stay untouched until range_finish, which
      * waits and hands each run to sink exactly as range() would, and
      * returns what range() returns. Every op range_start returned (0) must
-     * be finished, also after an error elsewhere. */
+     * be finished, also after an error elsewhere. A started request may
+     * wait in the transport until range_finish is next called (by any
+     * worker): a batch's requests go out together. */
     int (*range_start)(ss_source *s, const ss_range_req *req, void *buf, ss_tsig_fn tsig,
                        void *tctx, ss_range_op **op, ss_err *err);
     int (*range_finish)(ss_source *s, ss_range_op *op, ss_block_sink sink, void *sctx,

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <stdio.h>
@@ -101,6 +102,8 @@ struct remote_source {
      * read and hash the target's chunk at once as there are CPUs, so the
      * rest wait for answers instead of thrashing the caches. */
     sem_t cpu_gate;
+    /* A RANGE_REQ went out unflushed (range_start): the next wait flushes. */
+    atomic_int unflushed;
 };
 
 /* Why the agent's process ended, for the message of a dropped connection. */
@@ -531,22 +534,32 @@ static int view_list(ss_source *s, ss_entry_list *out, ss_err *err)
     return rc;
 }
 
+/* The send for p failed (se): fail p with the reason the agent went. */
+static void req_unsent(remote_source *rs, pending *p, ss_err *se)
+{
+    ss_err_prefix(se, ": cannot send: ");
+    ss_err_prefix(se, rs->name);
+    ss_err_prefix(se, "source ");
+    pthread_mutex_lock(&rs->mu);
+    send_failed_locked(rs, se);
+    if (find_locked(rs, p->id, 1))
+        p->done = -1, p->err = *se;
+    pthread_mutex_unlock(&rs->mu);
+}
+
 /* Send the request registered as p. A failure to send fails p (the
  * caller learns it from wait_answer), so every registered request is
- * waited for the same way. */
-static void send_req(remote_source *rs, pending *p, ss_msg *m)
+ * waited for the same way. Unflushed (a batch's requests: one write to
+ * the transport, and one wake-up of ssh, sshd and the agent, for all of
+ * them), it goes out at the latest when a caller next waits. */
+static void send_req(remote_source *rs, pending *p, ss_msg *m, int flush)
 {
     ss_err se;
-    if (ss_session_send(rs->s, m, &se) < 0) {
-        ss_err_prefix(&se, ": cannot send: ");
-        ss_err_prefix(&se, rs->name);
-        ss_err_prefix(&se, "source ");
-        pthread_mutex_lock(&rs->mu);
-        send_failed_locked(rs, &se);
-        if (find_locked(rs, p->id, 1))
-            p->done = -1, p->err = se;
-        pthread_mutex_unlock(&rs->mu);
-    }
+    int rc = flush ? ss_session_send(rs->s, m, &se) : ss_session_send_more(rs->s, m, &se);
+    if (rc < 0)
+        req_unsent(rs, p, &se);
+    else if (!flush)
+        atomic_store(&rs->unflushed, 1);
 }
 
 /* Wait until the request registered as p is answered. RANGE runs go to
@@ -559,6 +572,11 @@ static int wait_answer(remote_source *rs, pending *p, ss_block_sink sink, void *
      * into a buffer that was handed back. */
     int rc = 0;
     size_t taken = 0;
+    if (atomic_exchange(&rs->unflushed, 0)) {
+        ss_err se;
+        if (ss_session_flush(rs->s, &se) < 0)
+            req_unsent(rs, p, &se);
+    }
     pthread_mutex_lock(&rs->mu);
     for (;;) {
         while (taken == p->nruns && !p->done)
@@ -673,7 +691,7 @@ static int view_range_start(ss_source *s, const ss_range_req *req, void *buf, ss
         .len = req->len, .block_size = req->block_size, .last = req->last,
         .compare = req->compare, .live = v->live, .sigs = (ss_sig *)t, .nsigs = nt,
     };
-    send_req(rs, p, &m);
+    send_req(rs, p, &m, 0);
     *op = o;
     return 0;
 }
@@ -806,7 +824,7 @@ int ss_source_remote_read_file(ss_source *s, const char *path, size_t max, void 
     memset(&m, 0, sizeof m);
     m.type = SS_MSG_FILE_REQ;
     m.u.file_req = (ss_msg_file_req){ .id = p.id, .path = (char *)wp, .max = p.fmax };
-    send_req(rs, &p, &m);
+    send_req(rs, &p, &m, 1);
     int rc = wait_answer(rs, &p, NULL, NULL, err);
     if (rc < 0) {
         free(p.fbuf);

@@ -139,6 +139,15 @@ int ss_session_send_more(ss_session *s, const ss_msg *m, ss_err *err)
     return send_msg(s, m, 0, err);
 }
 
+int ss_session_flush(ss_session *s, ss_err *err)
+{
+    pthread_mutex_lock(&s->wmu);
+    ss_wbuf_reset(&s->wb);
+    int rc = write_locked(s, NULL, 0, 1, err);
+    pthread_mutex_unlock(&s->wmu);
+    return rc;
+}
+
 int ss_session_send_list(ss_session *s, const ss_entry *e, size_t n, size_t *taken,
                          ss_err *err)
 {

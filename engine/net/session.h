@@ -44,6 +44,8 @@ int ss_session_send(ss_session *s, const ss_msg *m, ss_err *err);
  * burst of messages that ends with a flushed one (RANGE_DATA runs, then
  * RANGE_END): one write and one wake-up of the peer instead of one each. */
 int ss_session_send_more(ss_session *s, const ss_msg *m, ss_err *err);
+/* Push out whatever ss_session_send_more left in the compressor. */
+int ss_session_flush(ss_session *s, ss_err *err);
 int ss_session_send_list(ss_session *s, const ss_entry *e, size_t n, size_t *taken,
                          ss_err *err);
 
