@@ -41,6 +41,7 @@ typedef struct {
      * the workers; bounded, so a client cannot make us queue without end. */
     ss_workq q;
     atomic_int inflight;    /* RANGE_REQs queued or being answered */
+    atomic_int queued;      /* of those, not yet taken by a worker */
     atomic_int dead;        /* the stream failed: stop answering */
     ss_err dead_err;        /* first send failure (under mu) */
     uint32_t caps;          /* granted in the HELLO exchange */
@@ -79,17 +80,20 @@ static int send_answer(agent *a, const ss_msg *m, ss_err *err)
 }
 
 /* A range's last message (RANGE_END, RANGE_GONE or its ERROR). Flushed
- * at once only when no other request is in flight: otherwise the worker
- * that finishes the last of them flushes (worker_main), or the one that
- * brings the unflushed answers to FLUSH_EVERY does. Over ssh each flush is
- * a write that wakes sshd, then ssh, then the client's reader: one per
- * range was ~2,200 writes per GiB compared, and those wake-ups cost the
- * two processes in between more CPU than the answers did. */
+ * at once when no request waits in the queue: the client may be waiting
+ * for it before it sends more. While requests wait, the client is ahead
+ * and this answer can ride with the next: the worker that answers one of
+ * them with the queue empty flushes, as does the one that brings the
+ * unflushed answers to FLUSH_EVERY, or the last request to finish
+ * (request_done). Over ssh each flush is a write that wakes sshd, then
+ * ssh, then the client's reader: one per range was ~2,200 writes per GiB
+ * compared, and those wake-ups cost the two processes in between more CPU
+ * than the answers did. */
 #define FLUSH_EVERY 8
 
 static int end_answer(agent *a, const ss_msg *m, ss_err *err)
 {
-    if (atomic_load(&a->inflight) <= 1)
+    if (atomic_load(&a->queued) == 0)
         return send_answer(a, m, err);
     if (ss_session_send_more(a->s, m, err) < 0)
         return -1;
@@ -544,6 +548,7 @@ static void *worker_main(void *arg)
     worker_mem w = { 0 };
     ss_msg m;
     while (ss_workq_pop(&a->q, &m) == 0) {
+        atomic_fetch_sub(&a->queued, 1);
         if (atomic_load(&a->dead))
             ;
         else if (m.type == SS_MSG_FILE_REQ)
@@ -562,8 +567,10 @@ static void *worker_main(void *arg)
 static int enqueue(agent *a, ss_msg *m, ss_err *err)
 {
     atomic_fetch_add(&a->inflight, 1);
+    atomic_fetch_add(&a->queued, 1);
     if (ss_workq_push(&a->q, m) < 0) {
         atomic_fetch_sub(&a->inflight, 1);
+        atomic_fetch_sub(&a->queued, 1);
         ss_msg_free(m);
         return ss_seterr(err, SS_EINTERNAL, 0, "request after the workers stopped");
     }
