@@ -70,10 +70,10 @@ static void mark_dead(agent *a, const ss_err *e)
     pthread_mutex_unlock(&a->mu);
 }
 
-/* Send an answer (anything but a keepalive). */
-static int send_answer(agent *a, const ss_msg *m, ss_err *err)
+/* Send an answer (anything but a keepalive); unflushed when flush is 0. */
+static int send_answer(agent *a, const ss_msg *m, int flush, ss_err *err)
 {
-    int rc = ss_session_send(a->s, m, err);
+    int rc = flush ? ss_session_send(a->s, m, err) : ss_session_send_more(a->s, m, err);
     if (rc == 0)
         atomic_fetch_add(&a->answers, 1);
     return rc;
@@ -93,12 +93,10 @@ static int send_answer(agent *a, const ss_msg *m, ss_err *err)
 
 static int end_answer(agent *a, const ss_msg *m, ss_err *err)
 {
-    if (atomic_load(&a->queued) == 0)
-        return send_answer(a, m, err);
-    if (ss_session_send_more(a->s, m, err) < 0)
+    int flush = atomic_load(&a->queued) == 0;
+    if (send_answer(a, m, flush, err) < 0)
         return -1;
-    atomic_fetch_add(&a->answers, 1);
-    if (atomic_fetch_add(&a->unflushed, 1) + 1 >= FLUSH_EVERY &&
+    if (!flush && atomic_fetch_add(&a->unflushed, 1) + 1 >= FLUSH_EVERY &&
         atomic_exchange(&a->unflushed, 0) > 0)
         return ss_session_flush(a->s, err);
     return 0;
@@ -537,7 +535,7 @@ static void serve_file(agent *a, const ss_msg_file_req *q)
         m.u.file_data = (ss_msg_file_data){ .id = q->id, .absent = rc == 1,
                                             .len = (uint32_t)len, .data = buf };
     }
-    if (send_answer(a, &m, &e) < 0)
+    if (send_answer(a, &m, 1, &e) < 0)
         mark_dead(a, &e);
     free(buf);
 }
@@ -632,7 +630,7 @@ static int answer_list(agent *a, const char *sub, ss_err *err)
     }
     ss_msg m;
     ss_msg_error_set(&m, SS_MSG_ID_LIST, &le);
-    return send_answer(a, &m, err);
+    return send_answer(a, &m, 1, err);
 }
 
 /* Send a listing and LIST_END: -2 (err set) when sending failed. */
@@ -654,7 +652,7 @@ static int send_entries(agent *a, ss_entry_list *lp, ss_err *err)
                                           l.root.mtime_sec, l.root.mtime_nsec };
     ss_entry_list_free(&l);
     if (rc == 0)
-        rc = send_answer(a, &m, err);
+        rc = send_answer(a, &m, 1, err);
     return rc < 0 ? -2 : 0;
 }
 

@@ -443,12 +443,15 @@ static const char *wire_path(const rview *v, const char *rel, char *full, ss_err
     return full;
 }
 
-/* A send fails because the agent is gone, and why it went (its ERROR
- * message, or how its process ended) reaches the reader just after.
+/* A send failed with se. Usually the agent is gone, and why it went (its
+ * ERROR message, or how its process ended) reaches the reader just after.
  * Under mu: wait a bounded time for the reader to learn it, so the user
- * sees that cause instead of a broken pipe. */
+ * sees that cause instead of a broken pipe; else se, named as a send. */
 static void send_failed_locked(remote_source *rs, ss_err *se)
 {
+    ss_err_prefix(se, ": cannot send: ");
+    ss_err_prefix(se, rs->name);
+    ss_err_prefix(se, "source ");
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += 5;
@@ -485,11 +488,6 @@ static int view_list(ss_source *s, ss_entry_list *out, ss_err *err)
     m.u.list_req.path = (char *)path;
     ss_err se;
     int sent = ss_session_send(rs->s, &m, &se);
-    if (sent < 0) {
-        ss_err_prefix(&se, ": cannot send: ");
-        ss_err_prefix(&se, rs->name);
-        ss_err_prefix(&se, "source ");
-    }
     pthread_mutex_lock(&rs->mu);
     while (sent == 0 && rs->list_state == 1)
         pthread_cond_wait(&rs->list_cv, &rs->mu);
@@ -537,9 +535,6 @@ static int view_list(ss_source *s, ss_entry_list *out, ss_err *err)
 /* The send for p failed (se): fail p with the reason the agent went. */
 static void req_unsent(remote_source *rs, pending *p, ss_err *se)
 {
-    ss_err_prefix(se, ": cannot send: ");
-    ss_err_prefix(se, rs->name);
-    ss_err_prefix(se, "source ");
     pthread_mutex_lock(&rs->mu);
     send_failed_locked(rs, se);
     if (find_locked(rs, p->id, 1))

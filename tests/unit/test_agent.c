@@ -343,6 +343,18 @@ static void test_roundtrip_zstd(void **state)
     roundtrip(*state, SS_Z_ZSTD);
 }
 
+/* A fake agent's side of the handshake, in a child: answers HELLO with
+ * no capabilities. 0, or the child's exit status for what went wrong. */
+static int fake_hello(ss_session *s)
+{
+    ss_msg m;
+    ss_err e;
+    if (ss_session_recv(s, &m, &e) != 1 || m.type != SS_MSG_HELLO)
+        return 2;
+    m.u.hello.caps = 0;
+    return ss_session_send(s, &m, &e) != 0 ? 3 : 0;
+}
+
 /* The agent goes away while requests wait: every caller gets an error. */
 static void test_dead_agent(void **state)
 {
@@ -352,7 +364,6 @@ static void test_dead_agent(void **state)
     /* A fake agent: answers HELLO, then reads one request and hangs up. */
     ss_session *s;
     ss_err err;
-    ss_msg m;
     ss_source *src = NULL;
     ss_zopt none = { SS_Z_NONE, 0, 0 };
     (void)f;
@@ -364,11 +375,9 @@ static void test_dead_agent(void **state)
     if (pid == 0) {
         close(sv[0]);
         ss_err e;
-        if (ss_session_recv(s, &m, &e) != 1 || m.type != SS_MSG_HELLO)
-            _exit(2);
-        m.u.hello.caps = 0;
-        if (ss_session_send(s, &m, &e) != 0)
-            _exit(3);
+        int hrc = fake_hello(s);
+        if (hrc)
+            _exit(hrc);
         ss_msg r;
         if (ss_session_recv(s, &r, &e) != 1 || r.type != SS_MSG_RANGE_REQ)
             _exit(4);
@@ -406,7 +415,6 @@ static void test_error_after_hangup(void **state)
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     ss_session *s;
     ss_err err;
-    ss_msg m;
     ss_source *src = NULL;
     ss_zopt none = { SS_Z_NONE, 0, 0 };
     assert_int_equal(ss_session_open(&s, sv[1], sv[1], 1, &err), 0);
@@ -415,11 +423,9 @@ static void test_error_after_hangup(void **state)
     if (pid == 0) {
         close(sv[0]);
         ss_err e;
-        if (ss_session_recv(s, &m, &e) != 1 || m.type != SS_MSG_HELLO)
-            _exit(2);
-        m.u.hello.caps = 0;
-        if (ss_session_send(s, &m, &e) != 0)
-            _exit(3);
+        int hrc = fake_hello(s);
+        if (hrc)
+            _exit(hrc);
         shutdown(sv[1], SHUT_RD);
         nanosleep(&(struct timespec){ 0, 200 * 1000 * 1000 }, NULL);
         ss_msg er;
