@@ -23,7 +23,9 @@ static unsigned meta_diff(const ss_entry *s, const ss_entry *d, const ss_plan_op
         m |= SS_META_MODE;
     if (o->owner && (s->uid != d->uid || s->gid != d->gid))
         m |= SS_META_OWNER;
-    if (o->mtime && s->type != SS_FT_LNK &&
+    /* A symlink's own mtime counts too, as rsync -a keeps it: a link with
+     * the right text and another time is repaired, not taken as done. */
+    if (o->mtime &&
         (s->mtime_sec != d->mtime_sec || s->mtime_nsec != d->mtime_nsec))
         m |= SS_META_MTIME;
     return m;

@@ -192,17 +192,26 @@ int ss_target_is_tmp_name(const char *name)
            !strcmp(name + 25, ".tmp");
 }
 
-int ss_target_create_tmp(ss_target *t, const char *rel, char **tmprel, ss_err *err)
+/* The temporary name for REL, in REL's directory. A fixed-length name keeps
+ * it within NAME_MAX whatever the final name's length; the hash keeps names
+ * in one directory apart. */
+static char *tmp_name_for(const char *rel)
 {
-    /* A fixed-length name keeps the temporary within NAME_MAX whatever the
-     * final name's length; the hash keeps names in one directory apart. */
     const char *slash = strrchr(rel, '/');
     size_t dirlen = slash ? (size_t)(slash - rel) + 1 : 0;
     char *tmp = malloc(dirlen + 32);
     if (!tmp)
-        return ss_seterr(err, SS_EINTERNAL, ENOMEM, "out of memory");
+        return NULL;
     memcpy(tmp, rel, dirlen);
     snprintf(tmp + dirlen, 32, ".segsync.%016llx.tmp", (unsigned long long)XXH3_64bits(rel, strlen(rel)));
+    return tmp;
+}
+
+int ss_target_create_tmp(ss_target *t, const char *rel, char **tmprel, ss_err *err)
+{
+    char *tmp = tmp_name_for(rel);
+    if (!tmp)
+        return ss_seterr(err, SS_EINTERNAL, ENOMEM, "out of memory");
     int fd = ss_open_beneath(t->rootfd, tmp, O_RDWR | O_CREAT | O_TRUNC, 0600);
     if (fd == -EACCES) {
         const char *b;
@@ -254,7 +263,28 @@ void ss_target_discard_tmp(ss_target *t, const char *tmprel)
     }
 }
 
-/* A symlink cannot be opened: its owner and mtime are set through its parent. */
+/* A symlink cannot be opened: its owner and mtime are set through its
+ * parent (PFD, name BASE; REL names it in errors). */
+static int link_meta_at(ss_target *t, int pfd, const char *base, const char *rel,
+                        const ss_entry *src, unsigned what, ss_err *err)
+{
+    uid_t u;
+    gid_t g;
+    if ((what & SS_META_OWNER) && chown_for(t, src, &u, &g) &&
+        fchownat(pfd, base, u, g, AT_SYMLINK_NOFOLLOW) < 0)
+        return ss_seterr(err, SS_ETARGET, errno, "cannot set owner of %s/%s", t->root, rel);
+    if (what & SS_META_MTIME) {
+        struct timespec ts[2] = {
+            { .tv_nsec = UTIME_OMIT },
+            { .tv_sec = src->mtime_sec, .tv_nsec = src->mtime_nsec },
+        };
+        /* Best effort, as before: a link's time is cosmetic, and a
+         * filesystem without link times must not fail a recovery. */
+        (void)utimensat(pfd, base, ts, AT_SYMLINK_NOFOLLOW);
+    }
+    return 0;
+}
+
 static int set_link_meta(ss_target *t, const char *rel, const ss_entry *src, unsigned what,
                          ss_err *err)
 {
@@ -262,19 +292,7 @@ static int set_link_meta(ss_target *t, const char *rel, const ss_entry *src, uns
     int pfd = ss_open_parent(t->rootfd, rel, &base);
     if (pfd < 0)
         return ss_seterr(err, SS_ETARGET, -pfd, "cannot open parent of %s/%s", t->root, rel);
-    int rc = 0;
-    uid_t u;
-    gid_t g;
-    if ((what & SS_META_OWNER) && chown_for(t, src, &u, &g) &&
-        fchownat(pfd, base, u, g, AT_SYMLINK_NOFOLLOW) < 0)
-        rc = ss_seterr(err, SS_ETARGET, errno, "cannot set owner of %s/%s", t->root, rel);
-    if (rc == 0 && (what & SS_META_MTIME)) {
-        struct timespec ts[2] = {
-            { .tv_nsec = UTIME_OMIT },
-            { .tv_sec = src->mtime_sec, .tv_nsec = src->mtime_nsec },
-        };
-        utimensat(pfd, base, ts, AT_SYMLINK_NOFOLLOW);
-    }
+    int rc = link_meta_at(t, pfd, base, rel, src, what, err);
     close(pfd);
     return rc;
 }
@@ -282,19 +300,41 @@ static int set_link_meta(ss_target *t, const char *rel, const ss_entry *src, uns
 int ss_target_symlink(ss_target *t, const char *rel, const char *link, const ss_entry *src,
                       ss_err *err)
 {
+    /* Made under a temporary name, given the link's own owner and mtime (as
+     * rsync -a keeps them), then renamed into place: a run killed at any
+     * moment leaves no link or a finished one, never a link with the right
+     * text and the wrong time, which a rerun would take as done. */
+    char *tmp = tmp_name_for(rel);
+    if (!tmp)
+        return ss_seterr(err, SS_EINTERNAL, ENOMEM, "out of memory");
+    const char *tbase = strrchr(tmp, '/');
+    tbase = tbase ? tbase + 1 : tmp;
     const char *base;
     int pfd = ss_open_parent(t->rootfd, rel, &base);
-    if (pfd < 0)
+    if (pfd < 0) {
+        free(tmp);
         return ss_seterr(err, SS_ETARGET, -pfd, "cannot open parent of %s/%s", t->root, rel);
-    int r = symlinkat(link, pfd, base);
+    }
+    int r = symlinkat(link, pfd, tbase);
     if (r < 0 && errno == EACCES && make_writable(pfd))
-        r = symlinkat(link, pfd, base);
-    int e = errno;
-    close(pfd);
+        r = symlinkat(link, pfd, tbase);
+    if (r < 0 && errno == EEXIST) {
+        /* Left by a run that was killed: ours to clear. */
+        ss_target_remove(t, tmp, NULL);
+        r = symlinkat(link, pfd, tbase);
+    }
+    int rc = 0;
     if (r < 0)
-        return ss_seterr(err, SS_ETARGET, e, "cannot create symlink %s/%s", t->root, rel);
-    /* The link's own owner and mtime, as rsync -a keeps them. */
-    return src ? set_link_meta(t, rel, src, SS_META_OWNER | SS_META_MTIME, err) : 0;
+        rc = ss_seterr(err, SS_ETARGET, errno, "cannot create symlink %s/%s", t->root, rel);
+    if (rc == 0 && src)
+        rc = link_meta_at(t, pfd, tbase, rel, src, SS_META_OWNER | SS_META_MTIME, err);
+    if (rc == 0 && renameat(pfd, tbase, pfd, base) < 0)
+        rc = ss_seterr(err, SS_ETARGET, errno, "cannot rename symlink into place %s/%s", t->root, rel);
+    if (rc < 0 && r == 0)
+        unlinkat(pfd, tbase, 0);
+    close(pfd);
+    free(tmp);
+    return rc;
 }
 
 int ss_target_set_meta(ss_target *t, int fd, const char *rel, const ss_entry *src,

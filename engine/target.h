@@ -40,6 +40,8 @@ const char *ss_target_root(const ss_target *t);
 int ss_target_remove(ss_target *t, const char *rel, ss_err *err);
 /* Create a directory writable by us; its final mode comes from set_meta. */
 int ss_target_mkdir(ss_target *t, const char *rel, ss_err *err);
+/* Create symlink rel -> link with src's owner and mtime (src may be NULL),
+ * atomically: made under a temporary name and renamed into place. */
 int ss_target_symlink(ss_target *t, const char *rel, const char *link, const ss_entry *src,
                       ss_err *err);
 

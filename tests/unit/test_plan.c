@@ -113,11 +113,18 @@ static void test_symlink_same_and_retarget(void **state)
     EXPECT(ss_plan_decide(&s, &d, &DIFF_RAW_ROOT), SS_ACT_SYMLINK, 1);
     d.link = (char *)"target/";       /* a prefix */
     EXPECT(ss_plan_decide(&s, &d, &DIFF_RAW_ROOT), SS_ACT_SYMLINK, 1);
-    /* a symlink's mode and mtime never matter */
+    /* a symlink's mode never matters (Linux has none to set) */
     d = mk(SS_FT_LNK, "target/a");
     d.mode = 0755;
-    d.mtime_sec = 1;
     EXPECT(ss_plan_decide(&s, &d, &DIFF_RAW_ROOT), SS_ACT_NONE, 0);
+    /* its own mtime does when times are kept, as rsync -a keeps it */
+    d.mtime_sec = s.mtime_sec + 1;
+    ss_plan_item lt = ss_plan_decide(&s, &d, &DIFF_RAW_ROOT);
+    assert_int_equal(lt.act, SS_ACT_META);
+    assert_int_equal(lt.meta, SS_META_MTIME);
+    d.mtime_sec = s.mtime_sec;
+    d.mtime_nsec = s.mtime_nsec + 1;
+    assert_int_equal(ss_plan_decide(&s, &d, &DIFF_RAW_ROOT).meta, SS_META_MTIME);
     /* its owner does, when owners matter */
     d = mk(SS_FT_LNK, "target/a");
     d.uid = 0;
