@@ -36,6 +36,18 @@ echo "one full run: ${span_full} ms, one differential run: ${span_differential} 
 
 # mode:signal:delay_ms (delay "" = random within one run's time of that
 # mode; a third of it for TERM)
+# wait_sigblk PID SIGNO: until PID blocks signal SIGNO or is gone (≤ 2 s).
+wait_sigblk() {
+    _i=0
+    while [ $_i -lt 400 ]; do
+        _b=$(awk '/^SigBlk:/ {print $2}' "/proc/$1/status" 2>/dev/null)
+        [ -n "$_b" ] || return 0
+        [ $(( 0x$_b >> ($2 - 1) & 1 )) = 1 ] && return 0
+        sleep 0.005
+        _i=$((_i + 1))
+    done
+}
+
 ROUNDS=${ROUNDS:-"differential:KILL: differential:KILL:30 full:KILL: full:TERM: differential:KILL: full:KILL: differential:TERM:"}
 r=0
 for round in $ROUNDS; do
@@ -52,6 +64,10 @@ for round in $ROUNDS; do
     "$SS" "$mode" --raw -j 2 "$SRC" "$DST" >"$T/bg.out" 2>"$T/bg.err" &
     pid=$!
     track_pid "$pid"
+    # A TERM that beats the process to main() (its libraries load first)
+    # ends it as TERM's default does: the delay counts from when segsync
+    # has blocked SIGTERM to take it itself.
+    [ "$sig" = TERM ] && wait_sigblk "$pid" 15
     sleep "$delay"
     kill -"$sig" "$pid" 2>/dev/null || echo "(already finished)"
     rc=0
