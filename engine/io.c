@@ -89,7 +89,7 @@ int ss_io_submit(ss_io *io, ss_io_op *op, ss_err *err)
 {
     op->done_bytes = 0;
     op->res = 0;
-    if (io->kind == SS_IO_URING)
+    if (io->kind == SS_IO_URING && !op->now)
         return ss_uring_submit(io, op, err);
     op->res = psync_do(op);
     op->state = SS_OP_DONE;

@@ -30,6 +30,11 @@ typedef struct ss_io_op {
     void *buf;
     size_t len;
     uint64_t off;
+    /* Performed at submit, in the caller's thread, whatever the backend: for
+     * a write into the page cache, which is a copy. io_uring hands those to
+     * a kernel worker thread, and waking it and being woken back costs more
+     * than the copy (in a paravirtualised guest). */
+    int now;
     /* Filled on completion: bytes transferred (>= 0) or -errno. */
     ssize_t res;
     /* Private to the backend. */
@@ -45,7 +50,7 @@ const char *ss_io_kind_name(ss_io_kind kind);
 /* Parse "uring" / "psync" / "auto"; -1 when unknown. */
 int ss_io_kind_parse(const char *s);
 
-/* Queue one operation. With psync it is performed immediately. */
+/* Queue one operation. With psync (or op->now) it is performed immediately. */
 int ss_io_submit(ss_io *io, ss_io_op *op, ss_err *err);
 /* Wait until `op` (previously submitted) has completed. Returns op->res. */
 ssize_t ss_io_wait(ss_io *io, ss_io_op *op);

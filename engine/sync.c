@@ -37,6 +37,8 @@ typedef struct {
     atomic_uint chunks_left;
     atomic_int failed;
     atomic_int vanished;        /* a live source lost the file meanwhile */
+    int chmodded;               /* UPDATE: made writable to be opened */
+    atomic_int wb_pending;      /* small cached writes wait for the file's write-back */
     _Atomic uint64_t bytes, blocks, written;
 } file_job;
 
@@ -53,7 +55,7 @@ typedef struct {
     ss_sig *tsigs;
     ss_io_op *ops;              /* writes queued by the sink for one chunk */
     size_t nops, maxops;
-    int cached_writes;          /* the current chunk wrote through the page cache */
+    size_t cached_bytes;        /* the current chunk wrote through the page cache */
 } worker;
 
 struct engine {
@@ -220,9 +222,11 @@ static int queue_one(sink_ctx *s, int fd, uint64_t off, const void *data, size_t
     if (w->nops == w->maxops && wait_writes(s->eng, w, s->job, err) < 0)
         return -1;
     ss_io_op *op = &w->ops[w->nops++];
-    *op = (ss_io_op){ .fd = fd, .is_write = 1, .buf = (void *)data, .len = len, .off = off };
+    /* Through the page cache a write is a copy: done here and now. */
+    *op = (ss_io_op){ .fd = fd, .is_write = 1, .buf = (void *)data, .len = len, .off = off,
+                      .now = fd == s->job->fd };
     if (fd == s->job->fd)
-        w->cached_writes = 1;
+        w->cached_bytes += len;
     atomic_fetch_add(&s->job->written, len);
     return ss_io_submit(w->pub.io, op, err);
 }
@@ -294,6 +298,27 @@ static int sink_fn(void *ctx, uint64_t off, const void *data, size_t len, ss_err
     return 0;
 }
 
+/* The final syncfs must write back every page the run dirtied; started
+ * only then, that is a wait at the end (a 1% differential of 1 GiB leaves
+ * ~2,600 scattered 8 KiB pages: ~60 ms here; a local copy of 1 GiB through
+ * the cache ~1 s). Starting each chunk's write-back as soon as its writes
+ * are done overlaps it with the rest of the run; the syncfs still makes it
+ * durable and reports any failure. Advice only: errors are ignored here. */
+static void start_writeback(const file_job *job, uint64_t off, uint64_t len)
+{
+    if (job->fd >= 0)
+        (void)sync_file_range(job->fd, (off64_t)off, (off64_t)len, SYNC_FILE_RANGE_WRITE);
+}
+
+/* Each call submits I/O from this thread, and every submission is a
+ * doorbell to the virtual disk (an exit to the hypervisor, tens of us in
+ * a paravirtualised guest): a differential's few scattered blocks per
+ * chunk (~780 chunks with writes for 1% of 1 GiB) are started once per
+ * file when it is finished instead (~220 calls); a chunk that wrote this
+ * much (a copy) still starts its own at once, so a big file's pages do
+ * not pile up until its end. */
+#define WRITEBACK_CHUNK_MIN (512u << 10)
+
 /* ---- finishing a file ------------------------------------------------------ */
 
 static void finalize(engine *e, file_job *job)
@@ -323,7 +348,15 @@ static void finalize(engine *e, file_job *job)
             close(job->fd);
         goto out;
     }
-    if (e->writes) {
+    /* An update that changed nothing -- no byte written, same size, no
+     * attribute differing, not made writable to be opened -- leaves the
+     * file as it was: setting its mode and mtime again would only dirty
+     * its inode for the final syncfs to write (one per file compared). */
+    int untouched = it->act == SS_ACT_UPDATE && !resized && !it->meta && !job->chmodded &&
+                    atomic_load(&job->written) == 0;
+    if (e->writes && untouched) {
+        close(job->fd);
+    } else if (e->writes) {
         unsigned what = SS_META_MODE | (it->meta & SS_META_OWNER);
         if (it->act == SS_ACT_COPY)
             what |= SS_META_OWNER;
@@ -336,6 +369,8 @@ static void finalize(engine *e, file_job *job)
         }
         if (rc == 0)
             rc = ss_target_set_meta(e->tgt, job->fd, s->path, s, what, &err);
+        if (rc == 0 && atomic_load(&job->wb_pending))
+            start_writeback(job, 0, 0);
         if (close(job->fd) < 0 && rc == 0)
             rc = ss_seterr(&err, SS_ETARGET, errno, "cannot close %s/%s", ss_target_root(e->tgt), s->path);
         if (rc == 0 && it->act == SS_ACT_COPY)
@@ -381,17 +416,6 @@ typedef struct {
     int started;
 } worker_slot;
 
-/* The final syncfs must write back every page the run dirtied; started
- * only then, that is a wait at the end (a 1% differential of 1 GiB leaves
- * ~2,600 scattered 8 KiB pages: ~60 ms here; a local copy of 1 GiB through
- * the cache ~1 s). Starting each chunk's write-back as soon as its writes
- * are done overlaps it with the rest of the run; the syncfs still makes it
- * durable and reports any failure. Advice only: errors are ignored here. */
-static void start_writeback(const file_job *job, uint64_t off, uint64_t len)
-{
-    if (job->fd >= 0)
-        (void)sync_file_range(job->fd, (off64_t)off, (off64_t)len, SYNC_FILE_RANGE_WRITE);
-}
 
 /* After range() (or range_finish) returned rc for chunk c: finish its
  * writes (they still reference the worker's buffer) and account for it. */
@@ -400,9 +424,11 @@ static void range_done(engine *e, worker *w, const chunk *c, int rc, ss_err *err
     file_job *job = c->job;
     ss_err werr;
     int wrc = wait_writes(e, w, job, &werr);
-    if (wrc == 0 && w->cached_writes)
+    if (wrc == 0 && w->cached_bytes >= WRITEBACK_CHUNK_MIN)
         start_writeback(job, c->off, c->len);
-    w->cached_writes = 0;
+    else if (wrc == 0 && w->cached_bytes)
+        atomic_store(&job->wb_pending, 1);
+    w->cached_bytes = 0;
     if (rc == 1) {
         atomic_store(&job->vanished, 1);
         rc = 0;
@@ -780,7 +806,7 @@ static int start_file(engine *e, ss_plan_item *it, ss_err *err)
                 ri.nblocks = 0;
             }
         }
-        job->fd = ss_target_open_update(e->tgt, s->path, !e->writes, err);
+        job->fd = ss_target_open_update(e->tgt, s->path, !e->writes, &job->chmodded, err);
         if (job->fd >= 0 && job->dst_size >= SS_DIRECT_MIN && !ri.blocks) {
             ss_rfile rf = { job->fd, -1 };
             ss_rfile_direct(&rf);

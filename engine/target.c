@@ -166,8 +166,11 @@ static int chown_for(const ss_target *t, const ss_entry *src, uid_t *uid, gid_t 
     }
 }
 
-int ss_target_open_update(ss_target *t, const char *rel, int readonly, ss_err *err)
+int ss_target_open_update(ss_target *t, const char *rel, int readonly, int *chmodded,
+                          ss_err *err)
 {
+    if (chmodded)
+        *chmodded = 0;
     int fd = ss_open_beneath(t->rootfd, rel, readonly ? O_RDONLY : O_RDWR, 0);
     if (fd == -EACCES && !readonly) {
         /* A read-only file we own (mode 0444): make it writable; its final
@@ -175,8 +178,9 @@ int ss_target_open_update(ss_target *t, const char *rel, int readonly, ss_err *e
         int ro = ss_open_beneath(t->rootfd, rel, O_RDONLY, 0);
         if (ro >= 0) {
             struct stat st;
-            if (fstat(ro, &st) == 0)
-                fchmod(ro, (st.st_mode & 07777) | S_IWUSR | S_IRUSR);
+            if (fstat(ro, &st) == 0 &&
+                fchmod(ro, (st.st_mode & 07777) | S_IWUSR | S_IRUSR) == 0 && chmodded)
+                *chmodded = 1;
             close(ro);
             fd = ss_open_beneath(t->rootfd, rel, O_RDWR, 0);
         }

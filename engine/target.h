@@ -45,8 +45,11 @@ int ss_target_mkdir(ss_target *t, const char *rel, ss_err *err);
 int ss_target_symlink(ss_target *t, const char *rel, const char *link, const ss_entry *src,
                       ss_err *err);
 
-/* Open an existing regular file for in-place update (read+write). fd. */
-int ss_target_open_update(ss_target *t, const char *rel, int readonly, ss_err *err);
+/* Open an existing regular file for in-place update (read+write). fd.
+ * A read-only file we own is made writable first; *chmodded (may be NULL)
+ * then says so, and the caller must set its mode again. */
+int ss_target_open_update(ss_target *t, const char *rel, int readonly, int *chmodded,
+                          ss_err *err);
 /* Create the temporary file that will become rel; *tmprel is malloc'ed. */
 int ss_target_create_tmp(ss_target *t, const char *rel, char **tmprel, ss_err *err);
 int ss_target_commit_tmp(ss_target *t, const char *tmprel, const char *rel, ss_err *err);

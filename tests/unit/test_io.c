@@ -1,7 +1,7 @@
 /*
  * test_io.c — engine/io, both backends (io_uring and pread/pwrite): many
  * writes and reads in flight (more than the ring depth), large operations,
- * short reads at end of file, errors on bad descriptors, ss_io_run, closing
+ * ops done at submit (now) among queued ones, short reads at end of file, errors on bad descriptors, ss_io_run, closing
  * with operations still queued, and the kind name/parse helpers. Data is
  * checked against plain pread().
  */
@@ -121,6 +121,40 @@ static void test_many_writes_then_reads(void **state)
         assert_int_equal(ss_io_wait(io, &ops[i]), OPLEN);
         assert_memory_equal(rbuf[i], wbuf[i], OPLEN);
     }
+    ss_io_close(io);
+}
+
+/* An op marked now is done by ss_io_submit itself, whatever the backend,
+ * and mixes with queued ones on the same file: every byte lands. */
+static void test_now_ops_mixed(void **state)
+{
+    fixture *f = *state;
+    ss_io *io = open_io(f, 4);
+    static unsigned char wbuf[16][4096], rbuf[4096];
+    ss_io_op ops[16];
+    ss_err err = { 0 };
+    for (int i = 0; i < 16; i++) {
+        fill(wbuf[i], sizeof wbuf[i], (unsigned)i + 7);
+        ops[i] = (ss_io_op){ .fd = f->fd, .is_write = 1, .buf = wbuf[i], .len = 4096,
+                             .off = (uint64_t)i * 4096, .now = i % 2 };
+        assert_int_equal(ss_io_submit(io, &ops[i], &err), 0);
+        if (ops[i].now) {
+            /* already on the file, before any wait */
+            assert_int_equal(ops[i].res, 4096);
+            assert_int_equal(pread(f->fd, rbuf, 4096, (off_t)ops[i].off), 4096);
+            assert_memory_equal(rbuf, wbuf[i], 4096);
+        }
+    }
+    for (int i = 0; i < 16; i++)
+        assert_int_equal(ss_io_wait(io, &ops[i]), 4096);
+    for (int i = 0; i < 16; i++) {
+        assert_int_equal(pread(f->fd, rbuf, 4096, (off_t)i * 4096), 4096);
+        assert_memory_equal(rbuf, wbuf[i], 4096);
+    }
+    /* a now op's error is its result, as a queued op's is */
+    ss_io_op bad = { .fd = -1, .is_write = 1, .buf = wbuf[0], .len = 4096, .now = 1 };
+    assert_int_equal(ss_io_submit(io, &bad, &err), 0);
+    assert_int_equal(ss_io_wait(io, &bad), -EBADF);
     ss_io_close(io);
 }
 
@@ -335,6 +369,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         BOTH(test_many_writes_then_reads),
+        BOTH(test_now_ops_mixed),
         BOTH(test_large_and_unaligned),
         BOTH(test_short_read_at_eof),
         BOTH(test_errors),

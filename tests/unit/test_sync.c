@@ -228,6 +228,61 @@ static void test_symlink_times(void **state)
     assert_int_not_equal(system(p), 0);
 }
 
+static struct timespec ctime_of(const char *dir, const char *name)
+{
+    char p[600];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    assert_int_equal(stat(p, &st), 0);
+    return st.st_ctim;
+}
+
+static int same_time(struct timespec a, struct timespec b)
+{
+    return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+/* A differential leaves a file it found equal as it was -- not even its
+ * inode touched (ctime) -- and still gives a changed file, and a read-only
+ * one it had to make writable, the source's mtime and mode. */
+static void test_untouched_files_keep_their_inode(void **state)
+{
+    fx *f = *state;
+    ss_counters c;
+    char p[600];
+    assert_int_equal(run(f, SS_MODE_FULL, 0, &c, NULL), 0);
+    struct timespec ca = ctime_of(f->dst, "a"), cb = ctime_of(f->dst, "b");
+    usleep(20000);      /* a touched inode would get a later ctime */
+    poke(f->dst, "b", 1, 'z');
+    snprintf(p, sizeof p, "%s/b", f->src);
+    struct stat sb;
+    assert_int_equal(stat(p, &sb), 0);
+    /* the target's b: read-only (0444 with the source at 0444 too) */
+    assert_int_equal(chmod(p, 0444), 0);
+    assert_int_equal(stat(p, &sb), 0);
+    snprintf(p, sizeof p, "%s/b", f->dst);
+    assert_int_equal(chmod(p, 0444), 0);
+    struct timespec ts[2] = { sb.st_atim, sb.st_mtim };
+    assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+    cb = ctime_of(f->dst, "b");
+    usleep(20000);
+    assert_int_equal(run(f, SS_MODE_DIFF, 0, &c, NULL), 0);
+    assert_int_equal(atomic_load(&c.files_updated), 1);
+    assert_true(same_time(ctime_of(f->dst, "a"), ca));
+    assert_false(same_time(ctime_of(f->dst, "b"), cb));
+    assert_true(same_file(f->src, f->dst, "b"));
+    struct stat db;
+    assert_int_equal(stat(p, &db), 0);
+    assert_int_equal(db.st_mode & 07777, 0444);
+    assert_true(same_time(db.st_mtim, sb.st_mtim));
+    /* nothing differs now: nothing is touched */
+    cb = ctime_of(f->dst, "b");
+    usleep(20000);
+    assert_int_equal(run(f, SS_MODE_DIFF, 0, &c, NULL), 0);
+    assert_true(same_time(ctime_of(f->dst, "a"), ca));
+    assert_true(same_time(ctime_of(f->dst, "b"), cb));
+}
+
 static int always(void *ctx) { (void)ctx; return 1; }
 
 static void test_cancel(void **state)
@@ -251,6 +306,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_known_blocks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_extra_removed_and_missing_source, setup, teardown),
         cmocka_unit_test_setup_teardown(test_symlink_times, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_untouched_files_keep_their_inode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
     };
     return cmocka_run_group_tests(t, NULL, NULL);
