@@ -114,6 +114,8 @@ static const char *hint_for(const ss_err *e)
     return "fix the cause and run the same command again; it finishes what was started";
 }
 
+static void release_remote(void *view) { ss_source_remote_finish(view); }
+
 static void on_note(void *ctx, const char *msg)
 {
     const cli_options *o = ctx;
@@ -283,6 +285,12 @@ static int run(const cli_options *o)
             rc = ss_source_remote_subtree(src, "", &wo, 0, &view, &err);
         if (rc == 0) {
             ss_source *use = view ? view : src;
+            /* The agent, sshd and ssh wind down while the target is
+             * synced to disk, instead of after. */
+            if (view) {
+                so.source_done = release_remote;
+                so.source_done_ctx = view;
+            }
             rc = ss_sync(use, o->target, &so, &ctr, &err);
             wire = use->ops->wire_bytes(use);
         }

@@ -84,7 +84,8 @@ struct remote_source {
     waiter *idle_waiters;   /* under mu */
     uint64_t next_id;
     int dead;               /* the session is over: every call fails with dead_err */
-    int closing;            /* destroy sent END: the end of the stream is expected */
+    int closing;            /* we sent END: the end of the stream is expected */
+    int said_goodbye;       /* say_goodbye ran (owner's thread only) */
     ss_err dead_err;
     pthread_mutex_t list_mu;    /* one list() at a time, whichever view */
     pthread_cond_t list_cv;
@@ -723,23 +724,43 @@ static void view_destroy(ss_source *s)
     free(v);
 }
 
+static rview *as_view(ss_source *s);
+
+/* END, then our sending side closed: the agent finishes and goes while
+ * we do something else; the reader takes the end of its stream as
+ * expected. Once. */
+static void say_goodbye(remote_source *rs)
+{
+    if (!rs->s || rs->said_goodbye)
+        return;
+    rs->said_goodbye = 1;
+    ss_err e;
+    ss_keepalive_stop(rs->ka);
+    pthread_mutex_lock(&rs->mu);
+    int dead = rs->dead;
+    rs->closing = 1;
+    pthread_mutex_unlock(&rs->mu);
+    if (!dead) {
+        ss_msg m;
+        memset(&m, 0, sizeof m);
+        m.type = SS_MSG_END;
+        ss_session_send(rs->s, &m, &e);
+    }
+    ss_session_close_write(rs->s, &e);
+}
+
+void ss_source_remote_finish(ss_source *s)
+{
+    rview *v = as_view(s);
+    if (v)
+        say_goodbye(v->rs);
+}
+
 static void remote_destroy(ss_source *s)
 {
     remote_source *rs = ((rview *)s)->rs;
     if (rs->s) {
-        ss_err e;
-        ss_keepalive_stop(rs->ka);
-        pthread_mutex_lock(&rs->mu);
-        int dead = rs->dead;
-        rs->closing = 1;
-        pthread_mutex_unlock(&rs->mu);
-        if (!dead) {
-            ss_msg m;
-            memset(&m, 0, sizeof m);
-            m.type = SS_MSG_END;
-            ss_session_send(rs->s, &m, &e);
-        }
-        ss_session_close_write(rs->s, &e);
+        say_goodbye(rs);
         if (rs->reader_started)
             pthread_join(rs->reader, NULL);
         ss_session_close(rs->s);

@@ -89,6 +89,14 @@ typedef struct {
 int ss_source_remote_read_file(ss_source *s, const char *path, size_t max, void **buf,
                                size_t *len, ss_err *err);
 
+/* No more requests will be made of this session (s: a base source or a
+ * view): END is sent and our side closed now, so the agent and its
+ * transport wind down while the caller finishes its own work (the
+ * target's syncfs); destroy() still waits for them. Any later request
+ * fails. Call from the thread that owns the base source, after the last
+ * request has returned. */
+void ss_source_remote_finish(ss_source *s);
+
 /* A view of the same session (no new connection) over the subtree `sub`
  * ("" or NULL = the whole tree of s): list() lists it (entries relative to
  * it, root = the subtree's directory), range() paths are relative to it.

@@ -1028,6 +1028,8 @@ int ss_sync(ss_source *src, const char *target_root, const ss_sync_opts *o,
         *err = e.err;
         goto out;
     }
+    if (o->source_done)
+        o->source_done(o->source_done_ctx);
     atomic_store(&ctr->phase, SS_PHASE_FINISH);
     if (finish_dirs(&e, items, n, &sl.root, err) < 0)
         goto out;

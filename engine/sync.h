@@ -99,6 +99,11 @@ typedef struct {
      * with an error (SIGINT handling in the CLI). May be NULL. */
     int (*cancelled)(void *ctx);
     void *cancel_ctx;
+    /* Called once the data phase is over and the source will be asked
+     * nothing more by this run, before the target is made durable: a
+     * remote source can be released while the syncfs runs. May be NULL. */
+    void (*source_done)(void *ctx);
+    void *source_done_ctx;
 } ss_sync_opts;
 
 /* Returns 0 on success, 1 when mode is VERIFY and the trees differ, -1 on
