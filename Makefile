@@ -8,7 +8,9 @@ SAN     ?=
 # (as check-asan does) adds to them instead of replacing them.
 ALL_CFLAGS = $(CFLAGS) $(SAN) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -I. \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  += $(SAN) $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
+# libpq: headers only; it is loaded at run time when a server is reached
+# (engine/pg/pqlib.h).
+LDLIBS  += $(SAN) $(shell pkg-config --libs $(filter-out libpq,$(PKGS)) 2>/dev/null) -ldl -pthread
 BUILD   ?= build
 
 ENGINE_SRC := $(wildcard engine/*.c engine/pg/*.c engine/net/*.c engine/recovery/*.c)

@@ -22,7 +22,8 @@ if ! command -v "$CC_FUZZ" >/dev/null 2>&1; then
 fi
 
 CFLAGS_PKG=$(pkg-config --cflags $PKGS)
-LIBS_PKG=$(pkg-config --libs $PKGS)
+# libpq: headers only, loaded at run time (engine/pg/pqlib.h)
+LIBS_PKG="$(pkg-config --libs liburing libxxhash libzstd libcrypto) -ldl"
 ENGINE_SRC=$(ls engine/*.c engine/pg/*.c engine/net/*.c 2>/dev/null)
 BASE="-g -O1 -std=c11 -D_GNU_SOURCE -I. -pthread -fno-omit-frame-pointer"
 

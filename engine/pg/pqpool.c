@@ -91,6 +91,8 @@ static PGconn *connect_one(ss_pqpool *p, ss_err *err)
      * both, and segsync names itself unless the conninfo already does. */
     const char *keys[] = { "dbname", "fallback_application_name", NULL };
     const char *vals[] = { p->conninfo, "segsync", NULL };
+    if (ss_pqlib_load(err) < 0)
+        return NULL;
     PGconn *c = PQconnectdbParams(keys, vals, 1);
     if (!c) {
         ss_seterr(err, SS_EINTERNAL, ENOMEM, "source server: cannot allocate a connection");

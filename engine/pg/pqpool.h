@@ -20,7 +20,7 @@
 #ifndef SEGSYNC_PG_PQPOOL_H
 #define SEGSYNC_PG_PQPOOL_H
 
-#include <libpq-fe.h>
+#include "engine/pg/pqlib.h"
 
 #include "engine/error.h"
 

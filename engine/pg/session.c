@@ -2,7 +2,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <libpq-fe.h>
+#include "engine/pg/pqlib.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +41,8 @@ int ss_pg_parse_lsn(const char *s, uint64_t *lsn)
 
 int ss_pg_session_open(ss_pg_session **out, const char *conninfo, ss_err *err)
 {
+    if (ss_pqlib_load(err) < 0)
+        return -1;
     ss_pg_session *s = calloc(1, sizeof *s);
     if (!s)
         return ss_seterr(err, SS_EINTERNAL, ENOMEM, "out of memory");
