@@ -85,7 +85,6 @@ struct remote_source {
     uint64_t next_id;
     int dead;               /* the session is over: every call fails with dead_err */
     int closing;            /* we sent END: the end of the stream is expected */
-    int said_goodbye;       /* say_goodbye ran (owner's thread only) */
     ss_err dead_err;
     pthread_mutex_t list_mu;    /* one list() at a time, whichever view */
     pthread_cond_t list_cv;
@@ -731,15 +730,16 @@ static rview *as_view(ss_source *s);
  * expected. Once. */
 static void say_goodbye(remote_source *rs)
 {
-    if (!rs->s || rs->said_goodbye)
+    if (!rs->s)
         return;
-    rs->said_goodbye = 1;
-    ss_err e;
-    ss_keepalive_stop(rs->ka);
     pthread_mutex_lock(&rs->mu);
-    int dead = rs->dead;
+    int dead = rs->dead, again = rs->closing;
     rs->closing = 1;
     pthread_mutex_unlock(&rs->mu);
+    if (again)
+        return;
+    ss_err e;
+    ss_keepalive_stop(rs->ka);
     if (!dead) {
         ss_msg m;
         memset(&m, 0, sizeof m);

@@ -223,9 +223,10 @@ static int queue_one(sink_ctx *s, int fd, uint64_t off, const void *data, size_t
         return -1;
     ss_io_op *op = &w->ops[w->nops++];
     /* Through the page cache a write is a copy: done here and now. */
+    int cached = fd == s->job->fd;
     *op = (ss_io_op){ .fd = fd, .is_write = 1, .buf = (void *)data, .len = len, .off = off,
-                      .now = fd == s->job->fd };
-    if (fd == s->job->fd)
+                      .now = cached };
+    if (cached)
         w->cached_bytes += len;
     atomic_fetch_add(&s->job->written, len);
     return ss_io_submit(w->pub.io, op, err);
@@ -301,8 +302,8 @@ static int sink_fn(void *ctx, uint64_t off, const void *data, size_t len, ss_err
 /* The final syncfs must write back every page the run dirtied; started
  * only then, that is a wait at the end (a 1% differential of 1 GiB leaves
  * ~2,600 scattered 8 KiB pages: ~60 ms here; a local copy of 1 GiB through
- * the cache ~1 s). Starting each chunk's write-back as soon as its writes
- * are done overlaps it with the rest of the run; the syncfs still makes it
+ * the cache ~1 s). Starting write-back as soon as a chunk's (or a file's)
+ * writes are done overlaps it with the rest of the run; the syncfs still makes it
  * durable and reports any failure. Advice only: errors are ignored here. */
 static void start_writeback(const file_job *job, uint64_t off, uint64_t len)
 {
@@ -354,9 +355,7 @@ static void finalize(engine *e, file_job *job)
      * its inode for the final syncfs to write (one per file compared). */
     int untouched = it->act == SS_ACT_UPDATE && !resized && !it->meta && !job->chmodded &&
                     atomic_load(&job->written) == 0;
-    if (e->writes && untouched) {
-        close(job->fd);
-    } else if (e->writes) {
+    if (e->writes && !untouched) {
         unsigned what = SS_META_MODE | (it->meta & SS_META_OWNER);
         if (it->act == SS_ACT_COPY)
             what |= SS_META_OWNER;
@@ -415,7 +414,6 @@ typedef struct {
     pthread_t tid;
     int started;
 } worker_slot;
-
 
 /* After range() (or range_finish) returned rc for chunk c: finish its
  * writes (they still reference the worker's buffer) and account for it. */

@@ -2,10 +2,11 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include "engine/pg/pqlib.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "engine/pg/pqlib.h"
 
 struct ss_pg_session {
     PGconn *conn;
